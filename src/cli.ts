@@ -1,0 +1,72 @@
+/**
+ * The one command line. Each subcommand validates its configuration once and
+ * hands it to the part that does the work; errors a user can meet print one
+ * line and exit 1.
+ */
+import { Command, Option } from 'commander';
+import { loadServeConfig, readConfigFile } from './config/load.ts';
+import { isNetrestoreError } from './errors.ts';
+import { createLogger, streamSink } from './log.ts';
+import { serve } from './serve.ts';
+
+const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
+const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
+const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)];
+
+export function program(): Command {
+  const cli = new Command('netrestore')
+    .description('Network-boot disaster recovery: PXE boot, restore and capture disk images, VM restore drills')
+    .showHelpAfterError()
+    .configureOutput({ outputError: (s, write) => write(s) });
+
+  cli
+    .command('serve')
+    .description('answer PXE clients (DHCP/ProxyDHCP), serve boot files over TFTP')
+    .option('--config <file>', 'JSON configuration file; flags override it')
+    .option('--listen <addr>', 'address to listen on (default 0.0.0.0)')
+    .option('--interface <name>', 'network interface to serve; DHCP answers only there')
+    .option('--server-ip <addr>', "address clients fetch from (default: the interface's)")
+    .addOption(new Option('--dhcp <mode>', 'proxy: beside the site DHCP server; full: hand out addresses; off (default proxy)').choices(['proxy', 'full', 'off']))
+    .option('--dhcp-port <n>', 'DHCP port (default 67)', toInt)
+    .option('--proxy-port <n>', 'PXE boot-server port (default 4011)', toInt)
+    .option('--pool <first-last>', 'full mode: addresses to hand out, e.g. 10.0.0.100-10.0.0.200')
+    .option('--subnet-mask <mask>', "full mode: subnet mask (default: the interface's)")
+    .option('--router <addr>', 'full mode: default gateway for clients')
+    .option('--dns <addr>', 'full mode: DNS server for clients (repeat or comma-separate)', list)
+    .option('--domain <name>', 'full mode: domain name for clients')
+    .option('--lease-time <seconds>', 'full mode: lease time (default 3600)', toInt)
+    .option('--tftp-port <n|off>', 'TFTP port or off (default 69)', portOrOff)
+    .option('--http-port <n|off>', 'HTTP port or off (default 8080)', portOrOff)
+    .option('--boot-dir <dir>', 'boot files directory (default boot-assets/dist)')
+    .option('--images <dir>', 'image store directory (default images)')
+    .option('--state <file>', 'state database (default netrestore.db)')
+    .addOption(new Option('--log-level <level>', 'debug, info, warn or error (default info)').choices(['debug', 'info', 'warn', 'error']))
+    .action(async (opts: Record<string, unknown>) => {
+      const { config: file, ...flags } = opts;
+      const config = loadServeConfig(typeof file === 'string' ? readConfigFile(file) : {}, flags);
+      const log = createLogger(streamSink(process.stderr), config.logLevel);
+      const running = await serve(config, log);
+      const stop = (signal: string) => {
+        log.info('serve.stopping', { signal });
+        running.close().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+
+  return cli;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program().parseAsync(argv);
+  } catch (err) {
+    if (isNetrestoreError(err)) {
+      process.stderr.write(`netrestore: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+await main(process.argv);

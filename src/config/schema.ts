@@ -1,0 +1,69 @@
+/**
+ * The one configuration: every key, its type, its default and its checks.
+ * A JSON file (`--config FILE`) gives values, flags override them, and the
+ * result is validated once and frozen. Keys are the flags in camelCase.
+ */
+import { z } from 'zod';
+
+const ipv4 = z
+  .string()
+  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address such as 192.168.1.10');
+const port = z.number().int().min(1).max(65535);
+const portOrOff = z.union([port, z.literal('off')]);
+
+export const serveSchema = z
+  .object({
+    /** Address the sockets listen on. */
+    listen: ipv4.default('0.0.0.0'),
+    /** Network interface to serve; DHCP answers only there (required for full DHCP on a multi-homed host). */
+    interface: z.string().min(1).optional(),
+    /** Address clients are told to fetch from; default: the interface's (or the only) IPv4 address. */
+    serverIp: ipv4.optional(),
+    /** proxy: beside the site's DHCP server, boot info only. full: hand out addresses (isolated networks). off: no DHCP. */
+    dhcp: z.enum(['proxy', 'full', 'off']).default('proxy'),
+    dhcpPort: port.default(67),
+    /** PXE boot-server port (PXE 2.1 §2.2.8). */
+    proxyPort: port.default(4011),
+    /** Full mode: FIRST-LAST addresses to hand out. */
+    pool: z.string().optional(),
+    /** Full mode: subnet mask; default: the interface's. */
+    subnetMask: ipv4.optional(),
+    /** Full mode: default gateway handed to clients. */
+    router: ipv4.optional(),
+    /** Full mode: DNS servers handed to clients. */
+    dns: z.array(ipv4).default([]),
+    /** Full mode: domain name handed to clients. */
+    domain: z.string().min(1).max(200).optional(),
+    /** Full mode: lease time in seconds. */
+    leaseTime: z.number().int().min(60).max(31_536_000).default(3600),
+    tftpPort: portOrOff.default(69),
+    httpPort: portOrOff.default(8080),
+    /** Boot files (iPXE binaries, kernel, initrd) served over TFTP and HTTP. */
+    bootDir: z.string().min(1).default('boot-assets/dist'),
+    /** The image store. */
+    images: z.string().min(1).default('images'),
+    /** SQLite database: hosts, leases, tasks, history. */
+    state: z.string().min(1).default('netrestore.db'),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.dhcp === 'full' && !c.pool) {
+      ctx.addIssue({ code: 'custom', path: ['pool'], message: 'full DHCP mode needs an address pool: --pool FIRST-LAST' });
+    }
+    if (c.pool) {
+      const [a, b] = c.pool.split('-');
+      const ok = ipv4.safeParse(a).success && ipv4.safeParse(b).success;
+      if (!ok) ctx.addIssue({ code: 'custom', path: ['pool'], message: 'FIRST-LAST, two IPv4 addresses such as 10.0.0.100-10.0.0.200' });
+      else if (toInt(a!) > toInt(b!)) ctx.addIssue({ code: 'custom', path: ['pool'], message: `the pool's first address ${a} is after its last ${b}` });
+    }
+    if (c.dhcp !== 'off' && c.dhcpPort === c.proxyPort) {
+      ctx.addIssue({ code: 'custom', path: ['proxyPort'], message: 'must differ from dhcpPort' });
+    }
+  });
+
+function toInt(ip: string): number {
+  return ip.split('.').reduce((n, p) => n * 256 + Number(p), 0);
+}
+
+export type ServeConfig = Readonly<z.infer<typeof serveSchema>>;

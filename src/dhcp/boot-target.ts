@@ -1,0 +1,77 @@
+/**
+ * Which boot file a network-booting client is told to load. The one place
+ * that maps firmware to iPXE binary, so DHCP never chain-loads iPXE into
+ * itself: once iPXE runs, it is sent to the boot script instead.
+ */
+import type { ClientInfo } from './client-info.ts';
+
+export interface BootFiles {
+  /** iPXE for BIOS PXE ROMs (loaded over TFTP). */
+  bios: string;
+  /** iPXE for UEFI x64 PXE (loaded over TFTP). */
+  uefiX64: string;
+  /** iPXE for UEFI ARM64 PXE (loaded over TFTP). */
+  uefiArm64: string;
+  /** iPXE EFI image for UEFI x64 HTTP boot (loaded over HTTP from /boot/). */
+  httpX64: string;
+  /** iPXE EFI image for UEFI ARM64 HTTP boot (loaded over HTTP from /boot/). */
+  httpArm64: string;
+  /** The script iPXE is sent to: over HTTP at /NAME, or over TFTP when HTTP is off. */
+  ipxeScript: string;
+}
+
+export const DEFAULT_BOOT_FILES: BootFiles = {
+  bios: 'undionly.kpxe',
+  uefiX64: 'snponly.efi',
+  uefiArm64: 'snponly-arm64.efi',
+  httpX64: 'ipxe.efi',
+  httpArm64: 'ipxe-arm64.efi',
+  ipxeScript: 'boot.ipxe',
+};
+
+export interface BootServer {
+  serverIp: string;
+  /** null when the HTTP face is off. */
+  httpPort: number | null;
+  /** false when TFTP is off. */
+  tftp: boolean;
+  files: BootFiles;
+}
+
+export interface BootTarget {
+  /** DHCP `file` field and option 67. */
+  file: string;
+  /** Option 60 in the reply: PXE firmware wants "PXEClient", UEFI HTTP boot "HTTPClient". */
+  vendorClass: 'PXEClient' | 'HTTPClient';
+  /** Over TFTP (siaddr and option 66 point at us) or a full http:// URL. */
+  via: 'tftp' | 'http';
+}
+
+function httpBase(s: BootServer): string {
+  return s.httpPort === 80 ? `http://${s.serverIp}` : `http://${s.serverIp}:${s.httpPort}`;
+}
+
+/** The boot target for a client, or a reason why it gets none. */
+export function bootTarget(c: ClientInfo, s: BootServer): BootTarget | { none: string } {
+  if (c.ipxe) {
+    if (s.httpPort !== null) return { file: `${httpBase(s)}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'http' };
+    if (s.tftp) return { file: s.files.ipxeScript, vendorClass: 'PXEClient', via: 'tftp' };
+    return { none: 'iPXE client, but both HTTP and TFTP are off' };
+  }
+  if (c.httpBoot) {
+    if (s.httpPort === null) return { none: 'UEFI HTTP boot client, but HTTP is off' };
+    const name = c.firmware === 'uefi-arm64-http' ? s.files.httpArm64 : s.files.httpX64;
+    return { file: `${httpBase(s)}/boot/${name}`, vendorClass: 'HTTPClient', via: 'http' };
+  }
+  if (!s.tftp) return { none: 'PXE client, but TFTP is off' };
+  switch (c.firmware) {
+    case 'bios':
+      return { file: s.files.bios, vendorClass: 'PXEClient', via: 'tftp' };
+    case 'uefi-x64':
+      return { file: s.files.uefiX64, vendorClass: 'PXEClient', via: 'tftp' };
+    case 'uefi-arm64':
+      return { file: s.files.uefiArm64, vendorClass: 'PXEClient', via: 'tftp' };
+    default:
+      return { none: `client architecture ${c.arch} has no boot file` };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * `netrestore serve`: wire the validated configuration to the servers.
+ * Everything here is start-up and shutdown; the protocols live in their folders.
+ */
+import { networkInterfaces } from 'node:os';
+import type { ServeConfig } from './config/schema.ts';
+import { DEFAULT_BOOT_FILES } from './dhcp/boot-target.ts';
+import type { DhcpPolicy } from './dhcp/decide.ts';
+import { sameSubnet, type Pool } from './dhcp/leases.ts';
+import { startDhcpServer } from './dhcp/server.ts';
+import { NetrestoreError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { canBindToDevice } from './net/bind-to-device.ts';
+import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
+import { openState } from './state/db.ts';
+import { HostStore } from './state/hosts.ts';
+import { LeaseStore } from './state/leases.ts';
+
+export interface Running {
+  close(): Promise<void>;
+}
+
+/** The DHCP policy for a configuration and the network this machine is on. */
+export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string): DhcpPolicy {
+  const boot = {
+    serverIp,
+    httpPort: c.httpPort === 'off' ? null : c.httpPort,
+    tftp: c.tftpPort !== 'off',
+    files: DEFAULT_BOOT_FILES,
+  };
+  if (c.dhcp !== 'full') return { mode: 'proxy', boot, full: undefined };
+  const [first, last] = c.pool!.split('-') as [string, string];
+  const pool: Pool = {
+    first,
+    last,
+    subnetMask: c.subnetMask ?? netmask,
+    reserved: [serverIp, ...(c.router ? [c.router] : []), ...c.dns],
+  };
+  for (const ip of [first, last]) {
+    if (!sameSubnet(pool, ip) || !sameSubnet({ ...pool, first: serverIp }, ip)) {
+      throw new NetrestoreError('CONFIG_INVALID', `pool (--pool): ${c.pool} is not on this server's network ${serverIp}/${pool.subnetMask}; pick addresses of that network or set --subnet-mask`);
+    }
+  }
+  return { mode: 'full', boot, full: { pool, router: c.router, dns: c.dns, domain: c.domain, leaseSeconds: c.leaseTime } };
+}
+
+export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
+  const net = localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
+  const db = openState(c.state);
+  const closers: (() => Promise<void>)[] = [async () => db.close()];
+  const closeAll = async () => {
+    for (const close of closers.reverse()) await close();
+  };
+
+  try {
+    if (c.dhcp !== 'off') {
+      if (c.dhcp === 'full' && net.multiHomed && !c.interface) {
+        throw new NetrestoreError('MULTI_HOMED', 'full DHCP on a machine with several networks needs --interface NAME: otherwise it could hand out addresses on a production LAN');
+      }
+      // Bind to the interface when one is named, or when it is the only one and the addon is there.
+      const ifname = c.interface ?? (canBindToDevice() ? net.ifname : undefined);
+      const hosts = new HostStore(db);
+      const leases = new LeaseStore(db);
+      const dhcp = await startDhcpServer({
+        dhcpPort: c.dhcpPort,
+        proxyPort: c.proxyPort,
+        ifname,
+        policy: dhcpPolicy(c, net.address, net.netmask),
+        hosts: (mac) => hosts.get(mac),
+        leases,
+        log,
+        onSeen: (mac) => hosts.seen(mac, Date.now()),
+      });
+      closers.push(() => dhcp.close());
+      log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool });
+    }
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+  return { close: closeAll };
+}

@@ -1,0 +1,44 @@
+/**
+ * The embedded state database (node:sqlite): hosts and DHCP leases for now;
+ * tasks, history and the audit log join it later. One file, WAL mode, so a
+ * `netrestore hosts …` command can read it while `serve` runs.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { NetrestoreError } from '../errors.ts';
+
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE hosts (
+     mac TEXT PRIMARY KEY,
+     name TEXT,
+     notes TEXT,
+     ignore INTEGER NOT NULL DEFAULT 0,
+     last_seen INTEGER
+   );
+   CREATE TABLE leases (
+     ip TEXT PRIMARY KEY,
+     mac TEXT NOT NULL,
+     state TEXT NOT NULL,
+     expires INTEGER NOT NULL,
+     hostname TEXT
+   );`,
+];
+
+export function openState(path: string): DatabaseSync {
+  try {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const db = new DatabaseSync(path);
+    db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;');
+    const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      db.exec('BEGIN');
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec('COMMIT');
+    }
+    return db;
+  } catch (err) {
+    throw new NetrestoreError('STATE_DB', `cannot open the state database ${path}: ${(err as Error).message}; check --state and its directory's permissions`, { cause: err });
+  }
+}
