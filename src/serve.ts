@@ -13,6 +13,9 @@ import type { Logger } from './log.ts';
 import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
+import { existsSync } from 'node:fs';
+import { DirectoryProvider, LayeredProvider, type VirtualFile } from './tftp/provider.ts';
+import { startTftpServer } from './tftp/server.ts';
 import { HostStore } from './state/hosts.ts';
 import { LeaseStore } from './state/leases.ts';
 
@@ -21,10 +24,10 @@ export interface Running {
 }
 
 /** The DHCP policy for a configuration and the network this machine is on. */
-export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string): DhcpPolicy {
+export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string, httpRunning: boolean): DhcpPolicy {
   const boot = {
     serverIp,
-    httpPort: c.httpPort === 'off' ? null : c.httpPort,
+    httpPort: c.httpPort === 'off' || !httpRunning ? null : c.httpPort,
     tftp: c.tftpPort !== 'off',
     files: DEFAULT_BOOT_FILES,
   };
@@ -45,7 +48,7 @@ export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string): D
 }
 
 export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
-  const net = localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
+  const net = c.dhcp === 'off' ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
   const db = openState(c.state);
   const closers: (() => Promise<void>)[] = [async () => db.close()];
   const closeAll = async () => {
@@ -53,7 +56,15 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
   };
 
   try {
-    if (c.dhcp !== 'off') {
+    if (c.tftpPort !== 'off') {
+      if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'build it with `netrestore build-env` or set --boot-dir' });
+      // Virtual files (per-host boot scripts) join this map as the menus arrive.
+      const virtual = new Map<string, VirtualFile>();
+      const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log });
+      closers.push(() => tftp.close());
+      log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
+    }
+    if (net) {
       if (c.dhcp === 'full' && net.multiHomed && !c.interface) {
         throw new NetrestoreError('MULTI_HOMED', 'full DHCP on a machine with several networks needs --interface NAME: otherwise it could hand out addresses on a production LAN');
       }
@@ -65,7 +76,8 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         dhcpPort: c.dhcpPort,
         proxyPort: c.proxyPort,
         ifname,
-        policy: dhcpPolicy(c, net.address, net.netmask),
+        // The HTTP face is not part of this build yet: iPXE is sent to its script over TFTP.
+        policy: dhcpPolicy(c, net.address, net.netmask, false),
         hosts: (mac) => hosts.get(mac),
         leases,
         log,

@@ -36,7 +36,7 @@ export interface DhcpServer {
 
 function openSocket(port: number, ifname: string | undefined, flag: string): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const sock = dgram.createSocket('udp4');
     sock.once('error', (err) => reject(bindError(err, 'DHCP', '0.0.0.0', port, flag)));
     sock.bind(port, '0.0.0.0', () => {
       try {

@@ -1,19 +1,15 @@
-import { readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe as suite, expect, it } from 'vitest';
 import { Opt, ips, text } from '../../src/dhcp/options.ts';
 import { decode, describe, encode, DecodeError, MAGIC_COOKIE, MIN_PACKET_SIZE } from '../../src/dhcp/packet.ts';
 import { request } from '../helpers/dhcp.ts';
+import { golden } from '../helpers/golden.ts';
 import { readPcapUdp } from '../helpers/pcap.ts';
 
 const FIXTURES = join(import.meta.dirname, '../fixtures/dhcp');
 const captures = readdirSync(FIXTURES).filter((f) => f.endsWith('.pcap'));
 
-/** Compare with a stored golden file; `UPDATE_GOLDEN=1` writes it instead. */
-export function golden(path: string, actual: string): void {
-  if (process.env.UPDATE_GOLDEN === '1' || !existsSync(path)) writeFileSync(path, actual);
-  expect(actual).toBe(readFileSync(path, 'utf8'));
-}
 
 suite('DHCP codec over packets captured from real clients', () => {
   it('has captures of udhcpc, dhclient, iPXE (BIOS) and OVMF UEFI PXE', () => {

@@ -1,0 +1,123 @@
+/**
+ * Where TFTP files come from: a read-only directory tree, with virtual files
+ * (generated per request) in front of it. Client paths never map straight to
+ * disk: they are checked as text first, then resolved and confined to the
+ * root with realpath, so a symlink cannot lead out of it.
+ */
+import { open, realpath, stat } from 'node:fs/promises';
+import { sep } from 'node:path';
+
+export interface OpenFile {
+  size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export interface RequestContext {
+  client: { address: string; port: number };
+}
+
+export interface FileProvider {
+  /** Resolve and open a file, or throw a ProviderError. */
+  open(path: string, ctx: RequestContext): Promise<OpenFile>;
+}
+
+export class ProviderError extends Error {
+  override name = 'ProviderError';
+  readonly kind: 'not-found' | 'access';
+  constructor(kind: 'not-found' | 'access', message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+/** Text checks that need no file system: refused outright. */
+export function checkPath(path: string): string {
+  if (path.includes('\0')) throw new ProviderError('access', 'NUL in file name');
+  if (path.includes('\\')) throw new ProviderError('access', 'backslash in file name');
+  if (path.startsWith('/')) throw new ProviderError('access', 'absolute path');
+  const parts = path.split('/');
+  if (parts.some((p) => p === '..')) throw new ProviderError('access', 'parent directory in path');
+  const clean = parts.filter((p) => p !== '' && p !== '.').join('/');
+  if (clean === '') throw new ProviderError('not-found', 'empty file name');
+  return clean;
+}
+
+function memoryFile(data: Buffer): OpenFile {
+  return {
+    size: data.length,
+    read: async (offset, length) => data.subarray(offset, offset + length),
+    close: async () => {},
+  };
+}
+
+export class DirectoryProvider implements FileProvider {
+  readonly #root: string;
+  #realRoot: Promise<string> | undefined;
+  constructor(root: string) {
+    this.#root = root;
+  }
+
+  async open(path: string): Promise<OpenFile> {
+    const clean = checkPath(path);
+    const root = await (this.#realRoot ??= realpath(this.#root));
+    let real: string;
+    try {
+      real = await realpath(`${root}/${clean}`);
+    } catch {
+      throw new ProviderError('not-found', `${clean} not found`);
+    }
+    if (!real.startsWith(root + sep)) throw new ProviderError('access', `${clean} leads outside the boot directory`);
+    const st = await stat(real);
+    if (!st.isFile()) throw new ProviderError('not-found', `${clean} is not a file`);
+    const fh = await open(real, 'r');
+    return {
+      size: st.size,
+      read: async (offset, length) => {
+        const buf = Buffer.allocUnsafe(length);
+        const { bytesRead } = await fh.read(buf, 0, length, offset);
+        return buf.subarray(0, bytesRead);
+      },
+      close: () => fh.close(),
+    };
+  }
+}
+
+export type VirtualFile = (ctx: RequestContext) => Buffer | Promise<Buffer>;
+
+/** Virtual files by exact name, then the fallback provider. */
+export class LayeredProvider implements FileProvider {
+  readonly #virtual: Map<string, VirtualFile>;
+  readonly #fallback: FileProvider;
+  constructor(virtual: Map<string, VirtualFile>, fallback: FileProvider) {
+    this.#virtual = virtual;
+    this.#fallback = fallback;
+  }
+
+  async open(path: string, ctx: RequestContext): Promise<OpenFile> {
+    const make = this.#virtual.get(checkPath(path));
+    return make ? memoryFile(await make(ctx)) : this.#fallback.open(path, ctx);
+  }
+}
+
+/** RFC 1350 netascii: LF → CR LF, CR → CR NUL. */
+export function toNetascii(data: Buffer): Buffer {
+  const out: number[] = [];
+  for (const b of data) {
+    if (b === 0x0a) out.push(0x0d, 0x0a);
+    else if (b === 0x0d) out.push(0x0d, 0x00);
+    else out.push(b);
+  }
+  return Buffer.from(out);
+}
+
+/** Whole-file netascii view (text files are small: boot scripts, configs). */
+export async function netasciiFile(f: OpenFile, maxSize = 16 * 1024 * 1024): Promise<OpenFile> {
+  if (f.size > maxSize) {
+    await f.close();
+    throw new ProviderError('access', `netascii transfer of a ${f.size}-byte file; use octet mode`);
+  }
+  const data = await f.read(0, f.size);
+  await f.close();
+  return memoryFile(toNetascii(data));
+}
