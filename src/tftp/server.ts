@@ -130,6 +130,9 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
     const sock = dgram.createSocket('udp4');
     await new Promise<void>((resolve) => sock.bind(0, o.listen, resolve));
     await new Promise<void>((resolve) => sock.connect(peer.port, peer.address, resolve));
+    // ICMP "port unreachable" from a client that went away arrives as ECONNREFUSED:
+    // the retransmission limit ends such a transfer; the error itself is only noted.
+    sock.on('error', (err) => o.log.debug('tftp.socket-error', { client, reason: err.message }));
     // Data goes out without a callback (the hot path); the last packet of a
     // transfer, or an ERROR, is awaited so that closing the socket cannot drop it.
     let lastSent: Promise<void> = Promise.resolve();
