@@ -28,7 +28,7 @@ export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string, ht
   const boot = {
     serverIp,
     httpPort: c.httpPort === 'off' || !httpRunning ? null : c.httpPort,
-    tftp: c.tftpPort !== 'off',
+    tftpPort: c.tftpPort === 'off' ? null : c.tftpPort,
     files: DEFAULT_BOOT_FILES,
   };
   if (c.dhcp !== 'full') return { mode: 'proxy', boot, full: undefined };

@@ -33,8 +33,8 @@ export interface BootServer {
   serverIp: string;
   /** null when the HTTP face is off. */
   httpPort: number | null;
-  /** false when TFTP is off. */
-  tftp: boolean;
+  /** null when TFTP is off. */
+  tftpPort: number | null;
   files: BootFiles;
 }
 
@@ -51,11 +51,16 @@ function httpBase(s: BootServer): string {
   return s.httpPort === 80 ? `http://${s.serverIp}` : `http://${s.serverIp}:${s.httpPort}`;
 }
 
+function tftpBase(s: BootServer): string {
+  return s.tftpPort === 69 ? `tftp://${s.serverIp}` : `tftp://${s.serverIp}:${s.tftpPort}`;
+}
+
 /** The boot target for a client, or a reason why it gets none. */
 export function bootTarget(c: ClientInfo, s: BootServer): BootTarget | { none: string } {
   if (c.ipxe) {
     if (s.httpPort !== null) return { file: `${httpBase(s)}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'http' };
-    if (s.tftp) return { file: s.files.ipxeScript, vendorClass: 'PXEClient', via: 'tftp' };
+    // A full URL: beside a site DHCP server, iPXE's next-server may be that server, not us.
+    if (s.tftpPort !== null) return { file: `${tftpBase(s)}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'tftp' };
     return { none: 'iPXE client, but both HTTP and TFTP are off' };
   }
   if (c.httpBoot) {
@@ -63,7 +68,8 @@ export function bootTarget(c: ClientInfo, s: BootServer): BootTarget | { none: s
     const name = c.firmware === 'uefi-arm64-http' ? s.files.httpArm64 : s.files.httpX64;
     return { file: `${httpBase(s)}/boot/${name}`, vendorClass: 'HTTPClient', via: 'http' };
   }
-  if (!s.tftp) return { none: 'PXE client, but TFTP is off' };
+  // PXE ROMs always use port 69 of siaddr: a PXE client needs TFTP there.
+  if (s.tftpPort === null) return { none: 'PXE client, but TFTP is off' };
   switch (c.firmware) {
     case 'bios':
       return { file: s.files.bios, vendorClass: 'PXEClient', via: 'tftp' };

@@ -57,9 +57,11 @@ suite('proxy mode (ProxyDHCP beside the site DHCP server)', () => {
     expect(r.file).toBe(`http://${SERVER}:8080/boot.ipxe`);
   });
 
-  it('sends iPXE to boot.ipxe over TFTP when HTTP is off', () => {
+  it('sends iPXE to boot.ipxe by a tftp:// URL when HTTP is off, port included', () => {
     const d = decide(onDhcpPort(request({ type: 'DISCOVER', arch: Arch.BIOS, ipxe: true })), proxyPolicy({ httpPort: null }), noHosts, new Map(), NOW);
-    expect(reply(d).file).toBe('boot.ipxe');
+    expect(reply(d).file).toBe(`tftp://${SERVER}/boot.ipxe`);
+    const other = decide(onDhcpPort(request({ type: 'DISCOVER', arch: Arch.BIOS, ipxe: true })), proxyPolicy({ httpPort: null, tftpPort: 1069 }), noHosts, new Map(), NOW);
+    expect(reply(other).file).toBe(`tftp://${SERVER}:1069/boot.ipxe`);
   });
 
   it('recognises iPXE by its option 175 alone', () => {
