@@ -83,6 +83,12 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         log,
         onSeen: (mac) => hosts.seen(mac, Date.now()),
       });
+      // "Last seen" to a few seconds is enough; a booting room must not cost a write per packet.
+      const flush = setInterval(() => hosts.flushSeen(), 5000);
+      closers.push(async () => {
+        clearInterval(flush);
+        hosts.flushSeen();
+      });
       closers.push(() => dhcp.close());
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool });
     }

@@ -6,7 +6,7 @@
  */
 import { bootTarget, type BootServer, type BootTarget } from './boot-target.ts';
 import { clientInfo, type ClientInfo } from './client-info.ts';
-import { chooseAddress, inPool, isFreeFor, leaseOf, sameSubnet, type Lease, type LeaseTable, type Pool } from './leases.ts';
+import { chooseAddress, inPool, isFreeFor, sameSubnet, type Lease, type LeaseTable, type Pool } from './leases.ts';
 import { ipToInt, ips, MessageType, Opt, text, u32, u8, type MessageTypeName } from './options.ts';
 import { BOOTREPLY, BOOTREQUEST, BROADCAST_FLAG, type DhcpPacket } from './packet.ts';
 
@@ -102,7 +102,7 @@ function decideFull(req: Request, c: ClientInfo, policy: DhcpPolicy, leases: Lea
     case 'REQUEST': {
       if (serverId !== undefined) {
         // SELECTING (RFC 2131 §4.3.2): the client chose a server.
-        const mine = leaseOf(leases, c.mac);
+        const mine = leases.ofMac(c.mac);
         if (serverId !== server) {
           const freed = mine && mine.state === 'offered' ? { ...mine, state: 'released' as const, expires: now } : undefined;
           return { kind: 'ignore', reason: `client chose server ${serverId}`, client: c, ...(freed ? { lease: freed } : {}) };

@@ -28,8 +28,6 @@ export interface Pool {
   reserved: readonly string[];
 }
 
-export type LeaseTable = ReadonlyMap<string, Lease>;
-
 export function inPool(pool: Pool, ip: string): boolean {
   const n = ipToInt(ip);
   return n >= ipToInt(pool.first) && n <= ipToInt(pool.last) && !pool.reserved.includes(ip);
@@ -40,12 +38,43 @@ export function sameSubnet(pool: Pool, ip: string): boolean {
   return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(pool.first) & mask) >>> 0);
 }
 
-export function leaseOf(table: LeaseTable, mac: string): Lease | undefined {
-  let best: Lease | undefined;
-  for (const l of table.values()) {
-    if (l.mac === mac && l.state !== 'declined' && (!best || l.expires > best.expires)) best = l;
+/** What the decision reads of the lease table. */
+export interface LeaseTable {
+  get(ip: string): Lease | undefined;
+  /** The client's most recent lease that is not a declined marker. */
+  ofMac(mac: string): Lease | undefined;
+  readonly size: number;
+}
+
+/**
+ * Leases in memory, indexed by address and by MAC, so a decision costs the
+ * same with ten leases or ten thousand. Plain data: persistence is the caller's.
+ */
+export class Leases implements LeaseTable {
+  readonly #byIp = new Map<string, Lease>();
+  readonly #byMac = new Map<string, Lease>();
+
+  get size(): number {
+    return this.#byIp.size;
   }
-  return best;
+  get(ip: string): Lease | undefined {
+    return this.#byIp.get(ip);
+  }
+  ofMac(mac: string): Lease | undefined {
+    return this.#byMac.get(mac);
+  }
+  values(): IterableIterator<Lease> {
+    return this.#byIp.values();
+  }
+
+  put(lease: Lease): void {
+    const old = this.#byIp.get(lease.ip);
+    if (old && old.mac !== lease.mac && this.#byMac.get(old.mac) === old) this.#byMac.delete(old.mac);
+    this.#byIp.set(lease.ip, lease);
+    if (lease.state === 'declined') return;
+    const current = this.#byMac.get(lease.mac);
+    if (!current || current.ip === lease.ip || lease.expires >= current.expires) this.#byMac.set(lease.mac, lease);
+  }
 }
 
 /** Free for `mac`: unknown, or held by this mac, or expired and not declined-recently. */
@@ -63,13 +92,17 @@ export function isFreeFor(table: LeaseTable, ip: string, mac: string, now: numbe
  * whose lease ended longest ago. `undefined` when the pool is exhausted.
  */
 export function chooseAddress(table: LeaseTable, pool: Pool, mac: string, requested: string | undefined, now: number): string | undefined {
-  const own = leaseOf(table, mac);
+  const own = table.ofMac(mac);
   if (own && inPool(pool, own.ip) && isFreeFor(table, own.ip, mac, now)) return own.ip;
   if (requested && inPool(pool, requested) && isFreeFor(table, requested, mac, now)) return requested;
+  const first = ipToInt(pool.first);
+  const count = ipToInt(pool.last) - first + 1;
+  // Addresses are handed out in order, so the first never-used one is usually
+  // near index `size`: start there and wrap, which still visits every address.
   let oldest: Lease | undefined;
-  for (let n = ipToInt(pool.first); n <= ipToInt(pool.last); n++) {
-    const ip = intToIp(n);
-    if (!inPool(pool, ip)) continue;
+  for (let i = 0; i < count; i++) {
+    const ip = intToIp(first + ((table.size + i) % count));
+    if (pool.reserved.includes(ip)) continue;
     const l = table.get(ip);
     if (!l) return ip;
     if (isFreeFor(table, ip, mac, now) && (!oldest || l.expires < oldest.expires)) oldest = l;

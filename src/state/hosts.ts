@@ -1,5 +1,5 @@
 /** Hosts the admin knows: name, notes, `ignore` (no PXE answer), last seen. */
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 export interface Host {
   mac: string;
@@ -15,31 +15,50 @@ export function normalizeMac(mac: string): string {
   return hex.match(/../g)!.join(':');
 }
 
+type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null };
+
 export class HostStore {
   readonly #db: DatabaseSync;
+  readonly #get: StatementSync;
+  readonly #upsert: StatementSync;
+  readonly #seen: StatementSync;
+  /** Last-seen times waiting to be written in one transaction (see flushSeen). */
+  readonly #pendingSeen = new Map<string, number>();
+
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen FROM hosts WHERE mac = ?');
+    this.#upsert = db.prepare(
+      `INSERT INTO hosts (mac, name, notes, ignore) VALUES (?, ?, ?, ?)
+       ON CONFLICT(mac) DO UPDATE SET name = coalesce(excluded.name, name), notes = coalesce(excluded.notes, notes), ignore = excluded.ignore`,
+    );
+    this.#seen = db.prepare('INSERT INTO hosts (mac, last_seen) VALUES (?, ?) ON CONFLICT(mac) DO UPDATE SET last_seen = excluded.last_seen');
   }
 
   get(mac: string): Host | undefined {
-    const row = this.#db.prepare('SELECT mac, name, notes, ignore, last_seen FROM hosts WHERE mac = ?').get(normalizeMac(mac)) as
-      | { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null }
-      | undefined;
+    const row = this.#get.get(normalizeMac(mac)) as Row | undefined;
     return row && { mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen };
   }
 
   upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean }): void {
-    this.#db
-      .prepare(
-        `INSERT INTO hosts (mac, name, notes, ignore) VALUES (?, ?, ?, ?)
-         ON CONFLICT(mac) DO UPDATE SET name = coalesce(excluded.name, name), notes = coalesce(excluded.notes, notes), ignore = excluded.ignore`,
-      )
-      .run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore ? 1 : 0);
+    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore ? 1 : 0);
   }
 
+  /** Note that a host was seen; written by flushSeen, so a booting room costs one write per batch. */
   seen(mac: string, when: number): void {
-    this.#db
-      .prepare('INSERT INTO hosts (mac, last_seen) VALUES (?, ?) ON CONFLICT(mac) DO UPDATE SET last_seen = excluded.last_seen')
-      .run(normalizeMac(mac), when);
+    this.#pendingSeen.set(normalizeMac(mac), when);
+  }
+
+  flushSeen(): void {
+    if (this.#pendingSeen.size === 0) return;
+    this.#db.exec('BEGIN');
+    try {
+      for (const [mac, when] of this.#pendingSeen) this.#seen.run(mac, when);
+      this.#db.exec('COMMIT');
+      this.#pendingSeen.clear();
+    } catch (err) {
+      this.#db.exec('ROLLBACK');
+      throw err;
+    }
   }
 }

@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLan, netnsAvailable, type Lan } from '../helpers/netns.ts';
 import { startServe, type Served } from '../helpers/serve.ts';
+import { openState } from '../../src/state/db.ts';
+import { HostStore } from '../../src/state/hosts.ts';
 
 const POOL = '10.77.0.100-10.77.0.119';
 
@@ -54,6 +56,16 @@ describe.runIf(netnsAvailable())('full DHCP mode with udhcpc and dhclient', () =
     const r = await lan.exec('b', 'dhclient', args);
     expect(r.all).toMatch(/reason=BOUND ip=10\.77\.0\.101 routers=10\.77\.0\.1 dns=10\.77\.0\.53 mask=255\.255\.255\.0/);
     await lan.exec('b', 'dhclient', ['-r', ...args]);
+  });
+
+  it('gives no answer to a host the admin marked ignore', async () => {
+    const mac = (await lan.exec('b', 'cat', ['/sys/class/net/eth0/address'])).all.trim();
+    const db = openState(state); // the same database file serve has open (WAL)
+    new HostStore(db).upsert({ mac, name: 'do-not-boot', ignore: true });
+    db.close();
+    const r = await lan.exec('b', 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '1', '-s', '/bin/true'], { reject: false });
+    expect(r.exitCode).not.toBe(0);
+    expect(r.all).not.toMatch(/lease of/);
   });
 
   it('keeps leases across a restart of the service', async () => {

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { describe as suite, expect, it } from 'vitest';
 import { Arch } from '../../src/dhcp/client-info.ts';
 import { decide, type Decision } from '../../src/dhcp/decide.ts';
-import type { Lease } from '../../src/dhcp/leases.ts';
+import { Leases } from '../../src/dhcp/leases.ts';
 import { Opt } from '../../src/dhcp/options.ts';
 import { decode, describe, type DhcpPacket } from '../../src/dhcp/packet.ts';
 import { fullPolicy, onDhcpPort, onPxePort, proxyPolicy, request, SERVER } from '../helpers/dhcp.ts';
@@ -20,7 +20,7 @@ const opt = (p: DhcpPacket, code: number) => p.options.get(code)?.toString('lati
 
 suite('proxy mode (ProxyDHCP beside the site DHCP server)', () => {
   const policy = proxyPolicy();
-  const ask = (p: DhcpPacket) => decide(onDhcpPort(p), policy, noHosts, new Map(), NOW);
+  const ask = (p: DhcpPacket) => decide(onDhcpPort(p), policy, noHosts, new Leases(), NOW);
 
   it('offers a BIOS PXE client undionly.kpxe over TFTP and never an address', () => {
     const r = reply(ask(request({ type: 'DISCOVER', arch: Arch.BIOS })));
@@ -58,9 +58,9 @@ suite('proxy mode (ProxyDHCP beside the site DHCP server)', () => {
   });
 
   it('sends iPXE to boot.ipxe by a tftp:// URL when HTTP is off, port included', () => {
-    const d = decide(onDhcpPort(request({ type: 'DISCOVER', arch: Arch.BIOS, ipxe: true })), proxyPolicy({ httpPort: null }), noHosts, new Map(), NOW);
+    const d = decide(onDhcpPort(request({ type: 'DISCOVER', arch: Arch.BIOS, ipxe: true })), proxyPolicy({ httpPort: null }), noHosts, new Leases(), NOW);
     expect(reply(d).file).toBe(`tftp://${SERVER}/boot.ipxe`);
-    const other = decide(onDhcpPort(request({ type: 'DISCOVER', arch: Arch.BIOS, ipxe: true })), proxyPolicy({ httpPort: null, tftpPort: 1069 }), noHosts, new Map(), NOW);
+    const other = decide(onDhcpPort(request({ type: 'DISCOVER', arch: Arch.BIOS, ipxe: true })), proxyPolicy({ httpPort: null, tftpPort: 1069 }), noHosts, new Leases(), NOW);
     expect(reply(other).file).toBe(`tftp://${SERVER}:1069/boot.ipxe`);
   });
 
@@ -78,7 +78,7 @@ suite('proxy mode (ProxyDHCP beside the site DHCP server)', () => {
   });
 
   it('answers the PXE boot-server request on port 4011 directly to the client', () => {
-    const r = reply(decide(onPxePort(request({ type: 'REQUEST', arch: Arch.EFI_X64, ciaddr: '10.0.0.50' })), policy, noHosts, new Map(), NOW));
+    const r = reply(decide(onPxePort(request({ type: 'REQUEST', arch: Arch.EFI_X64, ciaddr: '10.0.0.50' })), policy, noHosts, new Leases(), NOW));
     expect(r.type).toBe('ACK');
     expect(r.to).toBe('10.0.0.50:4011');
     expect(r.yiaddr).toBe('0.0.0.0');
@@ -98,7 +98,7 @@ suite('proxy mode (ProxyDHCP beside the site DHCP server)', () => {
 
   it('gives no answer to a host marked ignore', () => {
     const hosts = (mac: string) => (mac === '52:54:00:00:00:09' ? { ignore: true } : undefined);
-    const d = decide(onDhcpPort(request({ type: 'DISCOVER', arch: 0, mac: '52:54:00:00:00:09' })), policy, hosts, new Map(), NOW);
+    const d = decide(onDhcpPort(request({ type: 'DISCOVER', arch: 0, mac: '52:54:00:00:00:09' })), policy, hosts, new Leases(), NOW);
     expect(d).toMatchObject({ kind: 'ignore', reason: 'host is marked ignore' });
   });
 
@@ -122,7 +122,7 @@ suite('replies to requests captured from real firmware (golden)', () => {
     const lines: string[] = [];
     for (const file of ['ovmf.pcap', 'ipxe-bios.pcap', 'udhcpc.pcap', 'dhclient.pcap']) {
       for (const r of readPcapUdp(join(FIXTURES, file)).filter((r) => r.dport === 67)) {
-        const d = decide(onDhcpPort(decode(r.payload)), proxyPolicy(), noHosts, new Map(), NOW);
+        const d = decide(onDhcpPort(decode(r.payload)), proxyPolicy(), noHosts, new Leases(), NOW);
         lines.push(`== ${file} ${d.client?.messageType ?? '?'} arch=${d.client?.arch ?? '-'} ipxe=${d.client?.ipxe ?? '-'}`);
         lines.push(d.kind === 'reply' ? `reply to ${d.to.address}:${d.to.port}\n${describe(d.packet)}` : `ignore: ${d.reason}\n`);
       }
@@ -135,15 +135,15 @@ suite('replies to requests captured from real firmware (golden)', () => {
     const p = decode(first.payload);
     p.options.delete(Opt.UserClass);
     p.options.delete(Opt.Ipxe);
-    expect(reply(decide(onDhcpPort(p), proxyPolicy(), noHosts, new Map(), NOW)).file).toBe('undionly.kpxe');
+    expect(reply(decide(onDhcpPort(p), proxyPolicy(), noHosts, new Leases(), NOW)).file).toBe('undionly.kpxe');
   });
 });
 
 suite('full mode (DHCP server on an isolated network)', () => {
   const policy = fullPolicy('10.0.0.100', '10.0.0.102');
-  class Table extends Map<string, Lease> {
+  class Table extends Leases {
     apply(d: Decision): Decision {
-      if (d.lease) this.set(d.lease.ip, d.lease);
+      if (d.lease) this.put(d.lease);
       return d;
     }
   }

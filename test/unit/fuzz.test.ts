@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../src/dhcp/decide.ts';
+import { Leases } from '../../src/dhcp/leases.ts';
 import { decode, DecodeError, encode } from '../../src/dhcp/packet.ts';
 import { decode as tftpDecode, encode as tftpEncode, TftpDecodeError } from '../../src/tftp/packet.ts';
 import { negotiate } from '../../src/tftp/negotiate.ts';
@@ -35,7 +36,7 @@ describe('fuzz', () => {
       }
       decoded++;
       for (const policy of [proxyPolicy(), fullPolicy()]) {
-        const d = decide({ packet: p, port: i % 2 ? 'dhcp' : 'pxe', from: { address: '10.0.0.9', port: 68 } }, policy, () => undefined, new Map(), 0);
+        const d = decide({ packet: p, port: i % 2 ? 'dhcp' : 'pxe', from: { address: '10.0.0.9', port: 68 } }, policy, () => undefined, new Leases(), 0);
         if (d.kind === 'reply') {
           replies++;
           const out = decode(encode(d.packet, { maxSize: d.maxSize }));
