@@ -190,9 +190,11 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
       };
 
       const sendBlock = (abs: number, data: Buffer) => {
-        const header = Buffer.allocUnsafe(4);
-        dataHeader(header, abs);
-        sendRaw([header, data]);
+        // One buffer per packet: cheaper for dgram than a [header, data] list.
+        const packet = Buffer.allocUnsafe(4 + data.length);
+        dataHeader(packet, abs);
+        data.copy(packet, 4);
+        sendRaw(packet);
       };
 
       /** Carry out actions; returns the index of a send that must wait for a disk read. */
