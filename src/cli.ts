@@ -8,6 +8,7 @@ import { loadServeConfig, readConfigFile } from './config/load.ts';
 import { isNetrestoreError } from './errors.ts';
 import { createLogger, streamSink } from './log.ts';
 import { serve } from './serve.ts';
+import { registerImageCommands } from './commands/images.ts';
 
 const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
@@ -54,6 +55,7 @@ export function program(): Command {
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
 
+  registerImageCommands(cli);
   return cli;
 }
 

@@ -16,7 +16,10 @@ export type ErrorCode =
   | 'MULTI_HOMED'
   | 'BIND_TO_DEVICE'
   | 'STATE_DB'
-  | 'SOCKET';
+  | 'SOCKET'
+  | 'IMAGE_NOT_FOUND'
+  | 'IMAGE'
+  | 'USAGE';
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,94 @@
+/**
+ * Export and import an image as one tar stream: the manifest first, then its
+ * chunks (compressed, as stored). It goes to tape or an offline disk as it
+ * is, and comes back checked: every chunk is decompressed and hashed on
+ * import, and the image appears only when all of them are in.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Readable, Writable } from 'node:stream';
+import tar from 'tar-stream';
+import { parseManifest, sha256, type Manifest } from './format.ts';
+import type { FileStore } from './store.ts';
+import { decompress } from './zstd.ts';
+
+export class ArchiveError extends Error {
+  override name = 'ArchiveError';
+}
+
+export async function exportImage(store: FileStore, m: Manifest, out: Writable): Promise<{ chunks: number; bytes: number }> {
+  const pack = tar.pack();
+  const done = pipeline(pack, out);
+  const json = Buffer.from(JSON.stringify(m, null, 1) + '\n');
+  const add = (header: Partial<tar.Header> & { name: string }, body: Buffer) => new Promise<void>((resolve, reject) => pack.entry(header as tar.Header, body, (err) => (err ? reject(err) : resolve())));
+  await add({ name: 'manifest.json', size: json.length, mode: 0o644 }, json);
+  let chunks = 0;
+  let bytes = json.length;
+  for (const h of new Set(m.chunks.filter((x): x is string => x !== null))) {
+    const file = store.chunkFile(h);
+    const { size } = await stat(file).catch(() => {
+      throw new ArchiveError(`image ${m.name}: chunk ${h} is missing from the store; run \`netrestore images verify ${m.name}\``);
+    });
+    await new Promise<void>((resolve, reject) => {
+      const entry = pack.entry({ name: `chunks/${h}.zst`, size, mode: 0o644 }, (err) => (err ? reject(err) : resolve()));
+      createReadStream(file).on('error', reject).pipe(entry);
+    });
+    chunks++;
+    bytes += size;
+  }
+  pack.finalize();
+  await done;
+  return { chunks, bytes };
+}
+
+async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const b of stream) {
+    n += (b as Buffer).length;
+    if (n > limit) throw new ArchiveError(`an archive entry is larger than ${limit} bytes`);
+    parts.push(b as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+export async function importImage(store: FileStore, input: Readable, lock?: (name: string) => Promise<() => Promise<void>>): Promise<Manifest> {
+  const extract = tar.extract();
+  let manifest: Manifest | undefined;
+  let unlock: (() => Promise<void>) | undefined;
+  const got = new Set<string>();
+  const reading = pipeline(input, extract).catch((err: Error) => {
+    throw new ArchiveError(`the archive is damaged or truncated: ${err.message}`);
+  });
+  try {
+    for await (const entry of extract) {
+      const name = entry.header.name;
+      if (name === 'manifest.json') {
+        manifest = parseManifest((await collect(entry, 64 * 1024 * 1024)).toString('utf8'), 'the archive\'s manifest');
+        if (await store.readManifest(manifest.name)) throw new ArchiveError(`an image named ${manifest.name} exists already; remove it first with \`netrestore images rm ${manifest.name}\``);
+        unlock = await lock?.(manifest.name);
+        continue;
+      }
+      const m = /^chunks\/([0-9a-f]{64})\.zst$/.exec(name);
+      if (!manifest) throw new ArchiveError('the archive does not start with manifest.json: it is not a netrestore export');
+      if (!m) throw new ArchiveError(`unexpected entry ${name} in the archive`);
+      const packed = await collect(entry, manifest.chunkSize + 1024 * 1024);
+      const raw = await decompress(packed, manifest.chunkSize).catch((err: Error) => {
+        throw new ArchiveError(`chunk ${m[1]} in the archive cannot be decompressed (${err.message}): the archive is damaged`);
+      });
+      if (sha256(raw) !== m[1]) throw new ArchiveError(`chunk ${m[1]} in the archive failed its checksum: the archive is damaged`);
+      await store.writeChunk(m[1]!, packed);
+      got.add(m[1]!);
+    }
+    await reading;
+    if (!manifest) throw new ArchiveError('the archive holds no manifest.json: it is not a netrestore export');
+    for (const h of manifest.chunks) {
+      if (h && !got.has(h) && !(await store.hasChunk(h))) throw new ArchiveError(`the archive lacks chunk ${h} of image ${manifest.name}: it is truncated`);
+    }
+    await store.writeManifest(manifest);
+    return manifest;
+  } finally {
+    await unlock?.();
+  }
+}

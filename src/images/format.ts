@@ -1,0 +1,133 @@
+/**
+ * The image format, v1, shared by the server and the restore agent: a
+ * manifest plus content-addressed chunks. The disk is cut into fixed chunks
+ * at fixed offsets; an all-zero chunk is not stored; every other chunk is
+ * stored once, zstd-compressed, under the SHA-256 of its raw bytes.
+ */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+export const FORMAT_VERSION = 1;
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+
+export const ROLES = ['generic', 'file-server', 'domain-controller', 'exchange', 'sql', 'web-server', 'hypervisor'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** What an admin must know before restoring an image of this role. */
+export const ROLE_WARNINGS: Partial<Record<Role, string>> = {
+  'domain-controller':
+    'Domain controller image: restoring it where other domain controllers replicate causes a USN rollback that no one notices. ' +
+    'After the restore, boot into Directory Services Restore Mode and do a non-authoritative System State restore before the machine rejoins the network.',
+  exchange:
+    'Exchange server image: an image is a crash-consistent snapshot, not an Exchange backup. Mailbox databases restart from it but may need repair (eseutil); keep real Exchange backups.',
+  sql: 'SQL Server image: crash-consistent only. Databases recover from their logs at start-up; check them (DBCC CHECKDB) before use.',
+};
+
+export const CRASH_CONSISTENT = 'An image is a crash-consistent snapshot of the disk: transactional systems start again from it; other open files may not.';
+
+/** Image names are file names and URL segments: keep them plain. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+const hash = z.string().regex(/^[0-9a-f]{64}$/);
+
+export const partitionSchema = z.object({
+  index: z.number().int().min(1),
+  /** MBR type byte as hex ("07") or GPT type GUID. */
+  type: z.string(),
+  typeName: z.string().optional(),
+  start: z.number().int().nonnegative(),
+  size: z.number().int().nonnegative(),
+  name: z.string().optional(),
+  filesystem: z.string().optional(),
+});
+
+export const manifestSchema = z
+  .object({
+    format: z.literal('netrestore-image'),
+    version: z.literal(FORMAT_VERSION),
+    name: z.string().regex(NAME_PATTERN),
+    description: z.string().max(2000).default(''),
+    created: z.string().datetime(),
+    role: z.enum(ROLES),
+    warnings: z.array(z.string()),
+    source: z.object({
+      size: z.number().int().positive(),
+      logicalSectorSize: z.number().int().positive(),
+      /** Where it was taken from, for the admin's record. */
+      path: z.string().optional(),
+      format: z.string().optional(),
+    }),
+    partitionTable: z.object({
+      type: z.enum(['mbr', 'gpt', 'none']),
+      diskId: z.string().optional(),
+      partitions: z.array(partitionSchema),
+    }),
+    chunkSize: z.number().int().min(4096).max(64 * 1024 * 1024),
+    /** One entry per chunk: its SHA-256, or null for an all-zero chunk. */
+    chunks: z.array(hash.nullable()),
+    totals: z.object({
+      raw: z.number().int().nonnegative(),
+      zero: z.number().int().nonnegative(),
+      /** Compressed bytes this image added to the store. */
+      stored: z.number().int().nonnegative(),
+      /** Raw bytes of chunks that were already in the store (shared with other images, or repeated). */
+      shared: z.number().int().nonnegative(),
+      chunks: z.number().int().nonnegative(),
+      zeroChunks: z.number().int().nonnegative(),
+    }),
+    /** SHA-256 of the whole raw disk. */
+    sha256: hash,
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const want = Math.ceil(m.source.size / m.chunkSize);
+    if (m.chunks.length !== want) ctx.addIssue({ code: 'custom', path: ['chunks'], message: `${m.chunks.length} chunks for a ${m.source.size}-byte disk at ${m.chunkSize} bytes a chunk (want ${want})` });
+  });
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type Partition = z.infer<typeof partitionSchema>;
+
+export class ManifestError extends Error {
+  override name = 'ManifestError';
+}
+
+/** Parse and validate a manifest; a damaged or truncated one gives a sentence, not a stack. */
+export function parseManifest(text: string, where: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(`${where} is not valid JSON (${(err as Error).message}): the manifest is damaged or truncated`);
+  }
+  const r = manifestSchema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    throw new ManifestError(`${where} is not a valid image manifest: ${first.path.join('.') || '(top level)'}: ${first.message}`);
+  }
+  return r.data;
+}
+
+export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+
+/** Where a chunk lives in a store: chunks/ab/cd/abcd….zst. */
+export function chunkPath(h: string): string {
+  return `chunks/${h.slice(0, 2)}/${h.slice(2, 4)}/${h}.zst`;
+}
+
+let zeros = Buffer.alloc(0);
+/** All zero? A memcmp against a zero buffer: the fast path of a mostly empty disk. */
+export function isZero(b: Uint8Array): boolean {
+  if (zeros.length < b.byteLength) zeros = Buffer.alloc(b.byteLength);
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).equals(zeros.subarray(0, b.byteLength));
+}
+
+/** Byte range of chunk `i` of a disk of `size` bytes. */
+export function chunkSpan(i: number, chunkSize: number, size: number): { offset: number; length: number } {
+  const offset = i * chunkSize;
+  return { offset, length: Math.min(chunkSize, size - offset) };
+}
+
+export function warningsFor(role: Role): string[] {
+  const w = ROLE_WARNINGS[role];
+  return w ? [w, CRASH_CONSISTENT] : [];
+}

@@ -1,0 +1,122 @@
+/**
+ * Publish a disk as an image: read it chunk by chunk, hash, skip zeros and
+ * chunks the store already has, compress and store the rest (in parallel),
+ * then write the manifest last. A failure before the manifest leaves no image.
+ */
+import { createHash } from 'node:crypto';
+import { DEFAULT_CHUNK_SIZE, FORMAT_VERSION, isZero, NAME_PATTERN, sha256, warningsFor, type Manifest, type Role } from './format.ts';
+import { Limiter } from './limit.ts';
+import { detectFilesystem, parseTable, type TableSummary } from './partitions.ts';
+import type { DiskReader } from './source.ts';
+import type { ImageStore } from './store.ts';
+import { compress } from './zstd.ts';
+
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+}
+
+export interface PublishOptions {
+  name: string;
+  description?: string;
+  role?: Role;
+  chunkSize?: number;
+  sourcePath?: string;
+  /** Compressions in flight. */
+  parallel?: number;
+  onProgress?: (p: Progress) => void;
+  now?: () => Date;
+  /** Keeps garbage collection away while chunks are written before the manifest. */
+  lock?: (name: string) => Promise<() => Promise<void>>;
+}
+
+export class PublishError extends Error {
+  override name = 'PublishError';
+}
+
+export function checkName(name: string): void {
+  if (!NAME_PATTERN.test(name)) throw new PublishError(`image name "${name}" is not allowed: use letters, digits, dot, dash and underscore, starting with a letter or digit`);
+}
+
+/** Partition table and filesystems, from the disk's first sectors and each partition's start. */
+export async function describeDisk(reader: DiskReader): Promise<TableSummary> {
+  const head = await reader.read(0, Math.min(reader.size, 34 * reader.sectorSize + 16 * 1024));
+  const table = parseTable(head, reader.sectorSize);
+  for (const p of table.partitions) {
+    if (p.start >= reader.size || p.size === 0) continue;
+    const fs = detectFilesystem(await reader.read(p.start, Math.min(68 * 1024, p.size, reader.size - p.start)));
+    if (fs) p.filesystem = fs;
+  }
+  if (table.type === 'none') {
+    const fs = detectFilesystem(await reader.read(0, Math.min(reader.size, 68 * 1024)));
+    if (fs) table.partitions.push({ index: 1, type: 'whole-disk', start: 0, size: reader.size, filesystem: fs });
+  }
+  return table;
+}
+
+export async function publish(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
+  checkName(o.name);
+  const unlock = o.lock ? await o.lock(o.name) : async () => {};
+  try {
+    return await publishLocked(reader, store, o);
+  } finally {
+    await unlock();
+  }
+}
+
+async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
+  if (await store.readManifest(o.name)) throw new PublishError(`an image named ${o.name} exists already; choose another name or remove it with \`netrestore images rm ${o.name}\``);
+  const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  const role = o.role ?? 'generic';
+  const table = await describeDisk(reader);
+  const count = Math.ceil(reader.size / chunkSize);
+  const whole = createHash('sha256');
+  const chunks: (string | null)[] = [];
+  const seen = new Set<string>();
+  const totals = { raw: reader.size, zero: 0, stored: 0, shared: 0, chunks: count, zeroChunks: 0 };
+  const limiter = new Limiter(o.parallel ?? 4);
+
+  for (let i = 0; i < count; i++) {
+    const offset = i * chunkSize;
+    const data = await reader.read(offset, Math.min(chunkSize, reader.size - offset));
+    whole.update(data);
+    if (isZero(data)) {
+      chunks.push(null);
+      totals.zero += data.length;
+      totals.zeroChunks++;
+    } else {
+      const h = sha256(data);
+      chunks.push(h);
+      if (seen.has(h) || (await store.hasChunk(h))) totals.shared += data.length;
+      else {
+        seen.add(h);
+        await limiter.run(async () => {
+          const packed = await compress(data);
+          if (await store.writeChunk(h, packed)) totals.stored += packed.length;
+        });
+      }
+      seen.add(h);
+    }
+    o.onProgress?.({ phase: 'publish', done: offset + data.length, total: reader.size });
+  }
+  await limiter.drain();
+
+  const manifest: Manifest = {
+    format: 'netrestore-image',
+    version: FORMAT_VERSION,
+    name: o.name,
+    description: o.description ?? '',
+    created: (o.now?.() ?? new Date()).toISOString(),
+    role,
+    warnings: warningsFor(role),
+    source: { size: reader.size, logicalSectorSize: reader.sectorSize, ...(o.sourcePath ? { path: o.sourcePath } : {}), format: reader.format },
+    partitionTable: table,
+    chunkSize,
+    chunks,
+    totals,
+    sha256: whole.digest('hex'),
+  };
+  await store.writeManifest(manifest);
+  return manifest;
+}
