@@ -9,6 +9,7 @@ import { isNetrestoreError } from './errors.ts';
 import { createLogger, streamSink } from './log.ts';
 import { serve } from './serve.ts';
 import { registerImageCommands } from './commands/images.ts';
+import { registerAgentCommands } from './commands/agent.ts';
 
 const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
@@ -22,7 +23,7 @@ export function program(): Command {
 
   cli
     .command('serve')
-    .description('answer PXE clients (DHCP/ProxyDHCP), serve boot files over TFTP')
+    .description('answer PXE clients (DHCP/ProxyDHCP), serve boot files over TFTP and images over HTTP')
     .option('--config <file>', 'JSON configuration file; flags override it')
     .option('--listen <addr>', 'address to listen on (default 0.0.0.0)')
     .option('--interface <name>', 'network interface to serve; DHCP answers only there')
@@ -41,6 +42,7 @@ export function program(): Command {
     .option('--boot-dir <dir>', 'boot files directory (default boot-assets/dist)')
     .option('--images <dir>', 'image store directory (default images)')
     .option('--state <file>', 'state database (default netrestore.db)')
+    .option('--admin-token <token>', 'admin token for the API (default: generated on first start and printed once)')
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error (default info)').choices(['debug', 'info', 'warn', 'error']))
     .action(async (opts: Record<string, unknown>) => {
       const { config: file, ...flags } = opts;
@@ -56,6 +58,7 @@ export function program(): Command {
     });
 
   registerImageCommands(cli);
+  registerAgentCommands(cli);
   return cli;
 }
 

@@ -16,6 +16,9 @@ import { openState } from './state/db.ts';
 import { existsSync } from 'node:fs';
 import { DirectoryProvider, LayeredProvider, type VirtualFile } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
+import { startHttpServer } from './http/server.ts';
+import { FileStore } from './images/store.ts';
+import { adminToken } from './state/settings.ts';
 import { HostStore } from './state/hosts.ts';
 import { LeaseStore } from './state/leases.ts';
 
@@ -56,6 +59,14 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
   };
 
   try {
+    if (c.httpPort !== 'off') {
+      const store = await new FileStore(c.images).init();
+      const token = adminToken(db, c.adminToken);
+      if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
+      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, authorize: token.check });
+      closers.push(() => http.close());
+      log.info('http.listening', { address: c.listen, port: http.port, images: c.images });
+    }
     if (c.tftpPort !== 'off') {
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'build it with `netrestore build-env` or set --boot-dir' });
       // Virtual files (per-host boot scripts) join this map as the menus arrive.

@@ -44,6 +44,8 @@ export const serveSchema = z
     images: z.string().min(1).default('images'),
     /** SQLite database: hosts, leases, tasks, history. */
     state: z.string().min(1).default('netrestore.db'),
+    /** Token for the admin API, capture and publish over HTTP; generated on first start when not given. */
+    adminToken: z.string().min(12, 'at least 12 characters').optional(),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .strict()

@@ -131,3 +131,33 @@ export function warningsFor(role: Role): string[] {
   const w = ROLE_WARNINGS[role];
   return w ? [w, CRASH_CONSISTENT] : [];
 }
+
+/** The manifest of a disk just read: the one place publish and capture build it. */
+export function buildManifest(o: {
+  name: string;
+  description: string | undefined;
+  role: Role;
+  created: Date;
+  source: { size: number; sectorSize: number; format: string; path: string | undefined };
+  partitionTable: Manifest['partitionTable'];
+  chunkSize: number;
+  chunks: (string | null)[];
+  totals: Manifest['totals'];
+  sha256: string;
+}): Manifest {
+  return {
+    format: 'netrestore-image',
+    version: FORMAT_VERSION,
+    name: o.name,
+    description: o.description ?? '',
+    created: o.created.toISOString(),
+    role: o.role,
+    warnings: warningsFor(o.role),
+    source: { size: o.source.size, logicalSectorSize: o.source.sectorSize, ...(o.source.path ? { path: o.source.path } : {}), format: o.source.format },
+    partitionTable: o.partitionTable,
+    chunkSize: o.chunkSize,
+    chunks: o.chunks,
+    totals: o.totals,
+    sha256: o.sha256,
+  };
+}

@@ -4,7 +4,7 @@
  * then write the manifest last. A failure before the manifest leaves no image.
  */
 import { createHash } from 'node:crypto';
-import { DEFAULT_CHUNK_SIZE, FORMAT_VERSION, isZero, NAME_PATTERN, sha256, warningsFor, type Manifest, type Role } from './format.ts';
+import { buildManifest, DEFAULT_CHUNK_SIZE, isZero, NAME_PATTERN, sha256, type Manifest, type Role } from './format.ts';
 import { Limiter } from './limit.ts';
 import { detectFilesystem, parseTable, type TableSummary } from './partitions.ts';
 import type { DiskReader } from './source.ts';
@@ -102,21 +102,18 @@ async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOp
   }
   await limiter.drain();
 
-  const manifest: Manifest = {
-    format: 'netrestore-image',
-    version: FORMAT_VERSION,
+  const manifest = buildManifest({
     name: o.name,
-    description: o.description ?? '',
-    created: (o.now?.() ?? new Date()).toISOString(),
+    description: o.description,
     role,
-    warnings: warningsFor(role),
-    source: { size: reader.size, logicalSectorSize: reader.sectorSize, ...(o.sourcePath ? { path: o.sourcePath } : {}), format: reader.format },
+    created: o.now?.() ?? new Date(),
+    source: { size: reader.size, sectorSize: reader.sectorSize, format: reader.format, path: o.sourcePath },
     partitionTable: table,
     chunkSize,
     chunks,
     totals,
     sha256: whole.digest('hex'),
-  };
+  });
   await store.writeManifest(manifest);
   return manifest;
 }

@@ -23,6 +23,10 @@ const MIGRATIONS: readonly string[] = [
      expires INTEGER NOT NULL,
      hostname TEXT
    );`,
+  `CREATE TABLE settings (
+     key TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   );`,
 ];
 
 export function openState(path: string): DatabaseSync {

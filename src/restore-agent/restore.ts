@@ -1,0 +1,112 @@
+/**
+ * The restore pipeline: for each chunk of the image, read what the target
+ * holds there; if it is already right (same hash, or zeros where the image
+ * has zeros) leave it; otherwise fetch, decompress, check the SHA-256 and
+ * only then write it at its offset. Chunks go in parallel; a chunk that fails
+ * its check is fetched once more, then the restore stops with a sentence.
+ * At the end: fsync, verify the whole disk against the image, and on a larger
+ * GPT disk move the backup header to the end.
+ */
+import { createHash } from 'node:crypto';
+import { chunkSpan, isZero, sha256, type Manifest } from '../images/format.ts';
+import { Limiter } from '../images/limit.ts';
+import { readFully } from '../images/source.ts';
+import { decompress } from '../images/zstd.ts';
+import type { ImagesClient } from './client.ts';
+import { relocateGptBackup, settleBlockDevice, type Target } from './target.ts';
+
+export interface RestoreProgress {
+  phase: 'restore' | 'verify';
+  done: number;
+  total: number;
+}
+
+export interface RestoreOptions {
+  parallel?: number;
+  verify?: boolean;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+export interface RestoreStats {
+  bytesTotal: number;
+  bytesFetched: number;
+  bytesWritten: number;
+  chunksSkipped: number;
+  chunksWritten: number;
+  verified: boolean;
+  gptRelocated: boolean;
+}
+
+export class RestoreError extends Error {
+  override name = 'RestoreError';
+}
+
+async function fetchChecked(client: ImagesClient, m: Manifest, i: number, h: string, stats: RestoreStats): Promise<Buffer> {
+  let reason = '';
+  for (let attempt = 1; attempt <= 2; attempt++) {
+    const packed = await client.chunk(h);
+    stats.bytesFetched += packed.length;
+    try {
+      const raw = await decompress(packed, m.chunkSize);
+      if (sha256(raw) === h) return raw;
+      reason = 'its checksum does not match';
+    } catch (err) {
+      reason = `it cannot be decompressed (${(err as Error).message})`;
+    }
+  }
+  throw new RestoreError(
+    `image ${m.name}: chunk ${i} (${h.slice(0, 16)}…) failed its check twice, ${reason}: the image on the server is damaged; run \`netrestore images verify ${m.name}\` on the server, and restore another image or re-import this one`,
+  );
+}
+
+export async function restore(client: ImagesClient, m: Manifest, t: Target, o: RestoreOptions = {}): Promise<RestoreStats> {
+  if (t.size < m.source.size) {
+    throw new RestoreError(`${t.path} holds ${t.size} bytes, but image ${m.name} needs ${m.source.size}: restore to a disk at least as large as the one it was taken from`);
+  }
+  const stats: RestoreStats = { bytesTotal: m.source.size, bytesFetched: 0, bytesWritten: 0, chunksSkipped: 0, chunksWritten: 0, verified: false, gptRelocated: false };
+  const limiter = new Limiter(o.parallel ?? 4);
+  let done = 0;
+  const progress = (phase: RestoreProgress['phase'], n: number) => o.onProgress?.({ phase, done: n, total: m.source.size });
+
+  for (let i = 0; i < m.chunks.length; i++) {
+    const h = m.chunks[i] ?? null;
+    const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
+    await limiter.run(async () => {
+      const current = await readFully(t.fh, offset, length);
+      const right = h === null ? isZero(current) : sha256(current) === h;
+      if (right) stats.chunksSkipped++;
+      else {
+        const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
+        if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
+        await t.fh.write(data, 0, length, offset);
+        stats.bytesWritten += length;
+        stats.chunksWritten++;
+      }
+      done += length;
+      progress('restore', done);
+    });
+  }
+  await limiter.drain();
+  await t.fh.sync();
+
+  if (o.verify !== false) {
+    // Read back what is on the disk now: the whole-disk checksum proves the restore.
+    const whole = createHash('sha256');
+    const step = 8 * 1024 * 1024;
+    for (let off = 0; off < m.source.size; off += step) {
+      whole.update(await readFully(t.fh, off, Math.min(step, m.source.size - off)));
+      progress('verify', Math.min(off + step, m.source.size));
+    }
+    if (whole.digest('hex') !== m.sha256) {
+      throw new RestoreError(`${t.path} does not match image ${m.name} after the restore (whole-disk checksum): the disk may be failing; run the restore again, or try another disk`);
+    }
+    stats.verified = true;
+  }
+
+  if (t.size > m.source.size && m.partitionTable.type === 'gpt') {
+    await t.fh.sync();
+    stats.gptRelocated = await relocateGptBackup(t.path);
+  }
+  if (t.block) await settleBlockDevice(t.path);
+  return stats;
+}

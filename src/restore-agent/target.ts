@@ -1,0 +1,78 @@
+/**
+ * The disk a restore writes to: a block device or a file. The checks that
+ * keep a restore from hurting the wrong disk live here.
+ */
+import { execa } from 'execa';
+import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
+import { isZero } from '../images/format.ts';
+import { parseTable } from '../images/partitions.ts';
+import { blockGeometry } from '../images/source.ts';
+
+export interface Target {
+  path: string;
+  block: boolean;
+  size: number;
+  fh: FileHandle;
+}
+
+export class TargetError extends Error {
+  override name = 'TargetError';
+}
+
+/** Open for writing; a missing file is created at `createSize`. */
+export async function openTarget(path: string, createSize: number): Promise<Target> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st) {
+    const fh = await open(path, 'w+');
+    await fh.truncate(createSize);
+    return { path, block: false, size: createSize, fh };
+  }
+  if (st.isDirectory()) throw new TargetError(`${path} is a directory, not a disk`);
+  const block = st.isBlockDevice();
+  const fh = await open(path, 'r+');
+  const size = block ? (await blockGeometry(path)).size : st.size;
+  return { path, block, size, fh };
+}
+
+/** Mounted, or holding a mounted partition? (/proc/self/mounts, by device number.) */
+export async function mountedFrom(path: string): Promise<string | undefined> {
+  const st = await stat(path);
+  if (!st.isBlockDevice()) return undefined;
+  const real = await realpath(path);
+  const name = real.replace(/^\/dev\//, '');
+  const mounts = await readFile('/proc/self/mounts', 'utf8');
+  for (const line of mounts.split('\n')) {
+    const [dev, where] = line.split(' ');
+    if (!dev?.startsWith('/dev/')) continue;
+    const devReal = await realpath(dev).catch(() => dev);
+    const devName = devReal.replace(/^\/dev\//, '');
+    // sda1 belongs to sda, nvme0n1p2 to nvme0n1, loop0p1 to loop0.
+    if (devName === name || new RegExp(`^${name}p?\\d+$`).test(devName)) return `${devReal} is mounted on ${where}`;
+  }
+  const swaps = await readFile('/proc/swaps', 'utf8').catch(() => '');
+  if (swaps.split('\n').some((l) => l.startsWith(real))) return `${real} is in use as swap`;
+  return undefined;
+}
+
+/** What the disk holds now, for the confirmation question: a partition table, other data, or nothing. */
+export async function describeContents(t: Target): Promise<'partition-table' | 'data' | 'empty'> {
+  const n = Math.min(t.size, 1024 * 1024);
+  if (n === 0) return 'empty';
+  const buf = Buffer.alloc(n);
+  await t.fh.read(buf, 0, n, 0);
+  if (parseTable(buf, 512).type !== 'none') return 'partition-table';
+  return isZero(buf) ? 'empty' : 'data';
+}
+
+/** After writing a block device: flush, and make the kernel read the new partition table. */
+export async function settleBlockDevice(path: string): Promise<void> {
+  await execa('blockdev', ['--flushbufs', path], { reject: false });
+  const r = await execa('blockdev', ['--rereadpt', path], { reject: false });
+  if (r.exitCode !== 0) await execa('partx', ['-u', path], { reject: false });
+}
+
+/** On a target larger than the image, move the GPT backup header to the real end of the disk. */
+export async function relocateGptBackup(path: string): Promise<boolean> {
+  const r = await execa('sfdisk', ['--relocate', 'gpt-bak-std', path], { reject: false });
+  return r.exitCode === 0;
+}
