@@ -17,6 +17,10 @@ export interface HttpOptions {
 export async function startHttpServer(o: HttpOptions): Promise<{ port: number; close(): Promise<void> }> {
   const app = express();
   app.disable('x-powered-by');
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
+    next();
+  });
   app.use('/api', imagesApi({ store: o.store, log: o.log, authorize: o.authorize }));
   app.use((_req: Request, res: Response) => res.status(404).json({ error: 'not found' }));
   // A failed handler answers 500 with one line and is logged; the server keeps going.

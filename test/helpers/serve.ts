@@ -45,7 +45,7 @@ export async function startServe(args: string[], opts: { ns?: string } = {}): Pr
   });
   const waitFor = (event: string, match: (e: LogEvent) => boolean = () => true, timeoutMs = 20_000) =>
     new Promise<LogEvent>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms; log: ${JSON.stringify(events)} ${stderrText}`)), timeoutMs);
+      const deadline = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms; last log lines: ${JSON.stringify(events.slice(-10))} ${stderrText}`)), timeoutMs);
       const check = () => {
         const found = events.find((e) => e.event === event && match(e));
         if (found) {
@@ -53,7 +53,7 @@ export async function startServe(args: string[], opts: { ns?: string } = {}): Pr
           resolve(found);
         } else if (exited) {
           clearTimeout(deadline);
-          reject(new Error(`serve exited before ${event}: ${stderrText} ${JSON.stringify(events)}`));
+          reject(new Error(`serve exited before ${event}: ${stderrText} ${JSON.stringify(events.slice(-10))}`));
         } else waiters.push(check);
       };
       check();
