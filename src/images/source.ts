@@ -34,8 +34,9 @@ export async function blockGeometry(path: string): Promise<{ size: number; secto
   return { size: size!, sectorSize: ss! };
 }
 
-export async function readFully(fh: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+/** Read exactly `length` bytes at `offset`, into `into` when given (reused buffers spare the GC). */
+export async function readFully(fh: FileHandle, offset: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
   let done = 0;
   while (done < length) {
     const { bytesRead } = await fh.read(buf, done, length - done, offset + done);

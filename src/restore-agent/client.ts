@@ -3,8 +3,51 @@
  * retried with backoff: a server restarting in the middle of a restore costs
  * a pause, not the restore.
  */
+import http from 'node:http';
+import https from 'node:https';
 import type { Manifest } from '../images/format.ts';
 import { parseManifest } from '../images/format.ts';
+
+interface Reply {
+  status: number;
+  ok: boolean;
+  body: Buffer;
+}
+
+// Keep-alive: a restore asks for thousands of chunks from the same server.
+const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }) };
+
+/** node:http rather than fetch: the body lands in one buffer sized from content-length, with no stream layers. */
+function send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined, timeoutMs = 120_000): Promise<Reply> {
+  const mod = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(url, { method, headers: payload ? { ...headers, 'content-length': String(payload.length) } : headers, agent: agents[url.protocol as 'http:'], timeout: timeoutMs }, (res) => {
+      const length = Number(res.headers['content-length'] ?? -1);
+      const parts: Buffer[] = [];
+      let into = length >= 0 ? Buffer.allocUnsafe(length) : undefined;
+      let got = 0;
+      res.on('data', (d: Buffer) => {
+        if (into && got + d.length <= into.length) d.copy(into, got);
+        else {
+          if (into) parts.push(into.subarray(0, got));
+          into = undefined;
+          parts.push(d);
+        }
+        got += d.length;
+      });
+      res.on('end', () => {
+        if (into && got !== into.length) return reject(new Error(`short body: ${got} of ${into.length} bytes`));
+        const status = res.statusCode ?? 0;
+        resolve({ status, ok: status >= 200 && status < 300, body: into ?? Buffer.concat(parts) });
+      });
+      res.on('error', reject);
+      res.on('aborted', () => reject(new Error('connection lost mid-body')));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
 
 export class ServerError extends Error {
   override name = 'ServerError';
@@ -32,27 +75,27 @@ export class ImagesClient {
     this.#o = o;
   }
 
-  async #request(method: string, path: string, body?: { json?: unknown; bytes?: Buffer }): Promise<Response> {
+  /** One request with retries; the whole body in one buffer (chunks are at most a few MiB). */
+  async #request(method: string, path: string, body?: { json?: unknown; bytes?: Buffer }): Promise<Reply> {
     const deadline = Date.now() + (this.#o.retryForMs ?? 120_000);
     for (let attempt = 1; ; attempt++) {
       let reason: string;
       try {
         const headers: Record<string, string> = {};
         if (this.#o.token) headers.authorization = `Bearer ${this.#o.token}`;
-        let payload: BodyInit | undefined;
+        let payload: Buffer | undefined;
         if (body?.json !== undefined) {
           headers['content-type'] = 'application/json';
-          payload = JSON.stringify(body.json);
+          payload = Buffer.from(JSON.stringify(body.json));
         } else if (body?.bytes) {
           headers['content-type'] = 'application/zstd';
-          payload = new Uint8Array(body.bytes);
+          payload = body.bytes;
         }
-        const res = await fetch(this.#base + path, { method, headers, ...(payload !== undefined ? { body: payload } : {}), signal: AbortSignal.timeout(120_000) });
+        const res = await send(new URL(this.#base + path), method, headers, payload);
         if (res.status < 500) return res;
         reason = `HTTP ${res.status}`;
-        await res.body?.cancel();
       } catch (err) {
-        reason = (err as Error & { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+        reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       }
       if (Date.now() > deadline) throw new ServerError(`the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
       this.#o.onRetry?.(`${method} ${path}`, attempt, reason);
@@ -60,16 +103,21 @@ export class ImagesClient {
     }
   }
 
-  async #json<T>(res: Response, what: string): Promise<T> {
-    if (res.ok) return (await res.json()) as T;
-    const err = ((await res.json().catch(() => ({}))) as { error?: string }).error ?? res.statusText;
+  #json<T>(res: Reply, what: string): T {
+    if (res.ok) return JSON.parse(res.body.toString('utf8')) as T;
+    let err = `HTTP ${res.status}`;
+    try {
+      err = (JSON.parse(res.body.toString('utf8')) as { error?: string }).error ?? err;
+    } catch {
+      // not JSON: keep the status
+    }
     if (res.status === 401) throw new ServerError(`the server refused the token: ${err}`, 401);
     throw new ServerError(`${what}: ${err}`, res.status);
   }
 
   async manifest(name: string): Promise<Manifest> {
     const res = await this.#request('GET', `/api/images/${encodeURIComponent(name)}`);
-    if (res.ok) return parseManifest(await res.text(), `the manifest of image ${name}`);
+    if (res.ok) return parseManifest(res.body.toString('utf8'), `the manifest of image ${name}`);
     return this.#json(res, `image ${name}`);
   }
 
@@ -80,7 +128,7 @@ export class ImagesClient {
   async chunk(hash: string): Promise<Buffer> {
     const res = await this.#request('GET', `/api/chunks/${hash}`);
     if (!res.ok) return this.#json(res, `chunk ${hash}`);
-    return Buffer.from(await res.arrayBuffer());
+    return res.body;
   }
 
   async missing(hashes: string[]): Promise<string[]> {
@@ -100,7 +148,7 @@ export class ImagesClient {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (this.#o.token) headers.authorization = `Bearer ${this.#o.token}`;
-      await fetch(this.#base + '/api/progress', { method: 'POST', headers, body: JSON.stringify(p), signal: AbortSignal.timeout(3000) });
+      await send(new URL(this.#base + '/api/progress'), 'POST', headers, Buffer.from(JSON.stringify(p)), 3000);
     } catch {
       // the server may be restarting; the next report will do
     }

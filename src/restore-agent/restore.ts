@@ -68,33 +68,47 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   let done = 0;
   const progress = (phase: RestoreProgress['phase'], n: number) => o.onProgress?.({ phase, done: n, total: m.source.size });
 
+  // One read buffer per job in flight, reused: a restore reads the whole disk.
+  const spare: Buffer[] = [];
   for (let i = 0; i < m.chunks.length; i++) {
     const h = m.chunks[i] ?? null;
     const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
     await limiter.run(async () => {
-      const current = await readFully(t.fh, offset, length);
-      const right = h === null ? isZero(current) : sha256(current) === h;
-      if (right) stats.chunksSkipped++;
-      else {
-        const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
-        if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
-        await t.fh.write(data, 0, length, offset);
-        stats.bytesWritten += length;
-        stats.chunksWritten++;
+      const buf = spare.pop() ?? Buffer.allocUnsafe(m.chunkSize);
+      try {
+        await restoreChunk(i, h, offset, length, buf);
+      } finally {
+        spare.push(buf);
       }
-      done += length;
-      progress('restore', done);
     });
   }
   await limiter.drain();
   await t.fh.sync();
 
+  async function restoreChunk(i: number, h: string | null, offset: number, length: number, buf: Buffer): Promise<void> {
+    const current = await readFully(t.fh, offset, length, buf);
+    // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
+    const blank = isZero(current);
+    const right = h === null ? blank : !blank && sha256(current) === h;
+    if (right) stats.chunksSkipped++;
+    else {
+      const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
+      if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
+      await t.fh.write(data, 0, length, offset);
+      stats.bytesWritten += length;
+      stats.chunksWritten++;
+    }
+    done += length;
+    progress('restore', done);
+  }
+
   if (o.verify !== false) {
     // Read back what is on the disk now: the whole-disk checksum proves the restore.
     const whole = createHash('sha256');
     const step = 8 * 1024 * 1024;
+    const buf = Buffer.allocUnsafe(step);
     for (let off = 0; off < m.source.size; off += step) {
-      whole.update(await readFully(t.fh, off, Math.min(step, m.source.size - off)));
+      whole.update(await readFully(t.fh, off, Math.min(step, m.source.size - off), buf));
       progress('verify', Math.min(off + step, m.source.size));
     }
     if (whole.digest('hex') !== m.sha256) {

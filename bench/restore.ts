@@ -1,0 +1,88 @@
+/**
+ * bench/restore: one run on the same data, a 2 GiB disk (half random, a
+ * quarter text, a quarter zeros), side by side:
+ *   - netrestore restore over HTTP on loopback (verifying every chunk and the
+ *     whole disk) against `curl | zstd -d | dd` of the same disk as one zstd file;
+ *   - netrestore publish against `zstd -3 -T0`;
+ *   - a delta restore of an unchanged target against the full restore;
+ *   - the new bytes a second publish of the unchanged disk stores.
+ *
+ *   node bench/restore.ts [--size-mib 2048]
+ * Needs: curl, zstd (Debian packages).
+ */
+import { execa } from 'execa';
+import { createReadStream, mkdtempSync, openSync, rmSync, statSync, writeSync, closeSync, ftruncateSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '2048' } } });
+const MiB = 1024 * 1024;
+const SIZE = Number(values['size-mib']) * MiB;
+const BIN = join(import.meta.dirname, '../bin/netrestore');
+const TOKEN = 'bench-token-0123456789';
+const PORT = 18282;
+const dir = mkdtempSync(join(tmpdir(), 'nr-bench-restore-'));
+
+async function timed(what: string, f: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  const s = (performance.now() - t0) / 1000;
+  console.log(`  ${what.padEnd(52)} ${s.toFixed(2)} s`);
+  return s;
+}
+
+function makeDisk(path: string): void {
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, SIZE);
+  const block = 4 * MiB;
+  for (let off = 0; off < SIZE / 2; off += block) writeSync(fd, randomBytes(block), 0, block, off);
+  const text = Buffer.from(Array.from({ length: 80_000 }, (_, i) => `${i}\tINFO\tservice started, pid ${i * 7}, config /etc/app.conf\n`).join(''));
+  for (let off = SIZE / 2; off < (SIZE * 3) / 4; off += text.length) writeSync(fd, text, 0, Math.min(text.length, (SIZE * 3) / 4 - off), off);
+  closeSync(fd); // the last quarter stays zeros
+}
+
+const disk = join(dir, 'disk.raw');
+const store = join(dir, 'store');
+let serve: ReturnType<typeof execa> | undefined;
+let files: http.Server | undefined;
+try {
+  console.log(`making a ${SIZE / MiB} MiB disk: half random, a quarter text, a quarter zeros`);
+  makeDisk(disk);
+  await execa('cat', [disk], { stdout: 'ignore' }); // warm the page cache for both sides alike
+
+  console.log('publish:');
+  const tPublish = await timed('netrestore publish', () => execa(BIN, ['publish', disk, '--name', 'bench', '--images', store]));
+  const tZstd = await timed('zstd -3 -T0', () => execa('zstd', ['-q', '-3', '-T0', '-f', disk, '-o', join(dir, 'disk.zst')]));
+  const again = await execa(BIN, ['publish', disk, '--name', 'bench-again', '--images', store, '--json']);
+  const stored = Number((JSON.parse(again.stdout) as { bytesStored: number }).bytesStored);
+
+  serve = execa(BIN, ['serve', '--dhcp', 'off', '--tftp-port', 'off', '--http-port', String(PORT), '--listen', '127.0.0.1', '--images', store, '--state', join(dir, 'state.db'), '--admin-token', TOKEN, '--log-level', 'warn'], { reject: false });
+  files = http.createServer((_req, res) => {
+    res.writeHead(200, { 'content-length': statSync(join(dir, 'disk.zst')).size });
+    createReadStream(join(dir, 'disk.zst')).pipe(res);
+  });
+  await new Promise<void>((r) => files!.listen(PORT + 1, '127.0.0.1', r));
+  await new Promise((r) => setTimeout(r, 1500));
+
+  console.log('restore over HTTP on loopback:');
+  const target = join(dir, 'restored.raw');
+  const tRestore = await timed('netrestore restore (verified)', () => execa(BIN, ['restore', '--server', `http://127.0.0.1:${PORT}`, '--token', TOKEN, '--image', 'bench', '--target', target, '--yes']));
+  const tPipe = await timed('curl | zstd -d | dd conv=fsync', () =>
+    execa('sh', ['-c', `curl -sS http://127.0.0.1:${PORT + 1}/disk.zst | zstd -q -d | dd of=${join(dir, 'piped.raw')} bs=4M conv=fsync status=none`]),
+  );
+  const tDelta = await timed('netrestore restore, unchanged target (delta)', () => execa(BIN, ['restore', '--server', `http://127.0.0.1:${PORT}`, '--token', TOKEN, '--image', 'bench', '--target', target, '--yes']));
+
+  console.log('ratios:');
+  console.log(`  restore speed, netrestore / curl|zstd|dd:       ${(tPipe / tRestore).toFixed(2)} (goal >= 1.0)`);
+  console.log(`  publish speed, netrestore / zstd -3 -T0:        ${(tZstd / tPublish).toFixed(2)}`);
+  console.log(`  delta restore time / full restore time:         ${(tDelta / tRestore).toFixed(2)} (goal <= 0.25)`);
+  console.log(`  second publish of the same disk stores:         ${((100 * stored) / SIZE).toFixed(3)} % new bytes (goal < 1 %)`);
+} finally {
+  serve?.kill();
+  await serve?.catch(() => undefined);
+  files?.close();
+  rmSync(dir, { recursive: true, force: true });
+}
