@@ -64,11 +64,19 @@ export async function describeContents(t: Target): Promise<'partition-table' | '
   return isZero(buf) ? 'empty' : 'data';
 }
 
+/** Drop the device's cached blocks so that the next read comes from the disk itself. */
+export async function flushBuffers(path: string): Promise<void> {
+  await execa('blockdev', ['--flushbufs', path], { reject: false });
+}
+
 /** After writing a block device: flush, and make the kernel read the new partition table. */
 export async function settleBlockDevice(path: string): Promise<void> {
-  await execa('blockdev', ['--flushbufs', path], { reject: false });
-  const r = await execa('blockdev', ['--rereadpt', path], { reject: false });
-  if (r.exitCode !== 0) await execa('partx', ['-u', path], { reject: false });
+  await flushBuffers(path);
+  await execa('blockdev', ['--rereadpt', path], { reject: false });
+  // BLKRRPART can succeed yet change nothing (seen with loop devices, and it
+  // fails outright while a partition is busy): partx -u brings the kernel's
+  // list in line with the new table either way.
+  await execa('partx', ['-u', path], { reject: false });
 }
 
 /** On a target larger than the image, move the GPT backup header to the real end of the disk. */
