@@ -36,7 +36,8 @@ export interface DhcpServer {
 
 function openSocket(port: number, ifname: string | undefined, flag: string): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket('udp4');
+    // A deep receive queue rides out a pause (GC, a database write) when a room of servers boots at once.
+    const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     sock.once('error', (err) => reject(bindError(err, 'DHCP', '0.0.0.0', port, flag)));
     sock.bind(port, '0.0.0.0', () => {
       try {
