@@ -190,11 +190,9 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
       };
 
       const sendBlock = (abs: number, data: Buffer) => {
-        // One buffer per packet: cheaper for dgram than a [header, data] list.
-        const packet = Buffer.allocUnsafe(4 + data.length);
-        dataHeader(packet, abs);
-        data.copy(packet, 4);
-        sendRaw(packet);
+        const header = Buffer.allocUnsafe(4);
+        dataHeader(header, abs);
+        sendRaw([header, data]); // sendmsg with two iovecs: no copy of the block
       };
 
       /** Carry out actions; returns the index of a send that must wait for a disk read. */
