@@ -13,6 +13,8 @@ export interface Target {
   block: boolean;
   size: number;
   fh: FileHandle;
+  /** Created by this restore: known to hold only zeros, so nothing needs reading first. */
+  fresh: boolean;
 }
 
 export class TargetError extends Error {
@@ -25,13 +27,13 @@ export async function openTarget(path: string, createSize: number): Promise<Targ
   if (!st) {
     const fh = await open(path, 'w+');
     await fh.truncate(createSize);
-    return { path, block: false, size: createSize, fh };
+    return { path, block: false, size: createSize, fh, fresh: true };
   }
   if (st.isDirectory()) throw new TargetError(`${path} is a directory, not a disk`);
   const block = st.isBlockDevice();
   const fh = await open(path, 'r+');
   const size = block ? (await blockGeometry(path)).size : st.size;
-  return { path, block, size, fh };
+  return { path, block, size, fh, fresh: false };
 }
 
 /** Mounted, or holding a mounted partition? (/proc/self/mounts, by device number.) */
