@@ -10,6 +10,7 @@ import { createLogger, streamSink } from './log.ts';
 import { serve } from './serve.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerAgentCommands } from './commands/agent.ts';
+import { registerHostCommands } from './commands/hosts.ts';
 
 const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
@@ -23,7 +24,7 @@ export function program(): Command {
 
   cli
     .command('serve')
-    .description('answer PXE clients (DHCP/ProxyDHCP), serve boot files over TFTP and images over HTTP')
+    .description('answer PXE clients (DHCP/ProxyDHCP), serve boot files (TFTP, HTTP), boot menus and images')
     .option('--config <file>', 'JSON configuration file; flags override it')
     .option('--listen <addr>', 'address to listen on (default 0.0.0.0)')
     .option('--interface <name>', 'network interface to serve; DHCP answers only there')
@@ -43,6 +44,13 @@ export function program(): Command {
     .option('--images <dir>', 'image store directory (default images)')
     .option('--state <file>', 'state database (default netrestore.db)')
     .option('--admin-token <token>', 'admin token for the API (default: generated on first start and printed once)')
+    .option('--menu-title <text>', 'boot menu title (default netrestore)')
+    .option('--menu-timeout <seconds>', 'seconds before the menu boots the local disk (default 10)', toInt)
+    .option('--menu-user <name>', 'user name for menu logins (default admin)')
+    .option('--menu-password <password>', 'password for menu logins (default: the admin token)')
+    .option('--menu-templates <dir>', 'folder with your own copies of the menu templates')
+    .option('--kernel <name>', 'restore environment kernel in --boot-dir (default vmlinuz)')
+    .option('--initrd <name>', 'restore environment initrd in --boot-dir (default initrd.img)')
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error (default info)').choices(['debug', 'info', 'warn', 'error']))
     .action(async (opts: Record<string, unknown>) => {
       const { config: file, ...flags } = opts;
@@ -59,6 +67,7 @@ export function program(): Command {
 
   registerImageCommands(cli);
   registerAgentCommands(cli);
+  registerHostCommands(cli);
   return cli;
 }
 

@@ -19,6 +19,11 @@ import { startTftpServer } from './tftp/server.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
 import { adminToken } from './state/settings.ts';
+import { TaskStore } from './state/tasks.ts';
+import { Renderer } from './menus/render.ts';
+import { timingSafeEqual, createHash } from 'node:crypto';
+
+const safeEqual = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 import { HostStore } from './state/hosts.ts';
 import { LeaseStore } from './state/leases.ts';
 
@@ -51,21 +56,53 @@ export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string, ht
 }
 
 export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
-  const net = c.dhcp === 'off' ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
   const db = openState(c.state);
   const closers: (() => Promise<void>)[] = [async () => db.close()];
   const closeAll = async () => {
     for (const close of closers.reverse()) await close();
   };
 
+  const hosts = new HostStore(db);
+  // "Last seen" to a few seconds is enough; a booting room must not cost a write per packet.
+  const flush = setInterval(() => hosts.flushSeen(), 5000);
+  closers.push(async () => {
+    clearInterval(flush);
+    hosts.flushSeen();
+  });
+
   try {
+    const net = c.dhcp === 'off' && !c.serverIp ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
+    let httpRunning = false;
     if (c.httpPort !== 'off') {
       const store = await new FileStore(c.images).init();
       const token = adminToken(db, c.adminToken);
       if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
-      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, authorize: token.check });
+      const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
+      const base = serverIp ? `http://${serverIp}:${c.httpPort}` : undefined;
+      if (!base) log.warn('http.no-boot-face', { reason: 'no address to give iPXE: set --server-ip to serve boot menus' });
+      const http = await startHttpServer({
+        listen: c.listen,
+        port: c.httpPort,
+        store,
+        log,
+        isAdmin: token.check,
+        tasks: new TaskStore(db),
+        ...(base
+          ? {
+              boot: {
+                base,
+                bootDir: c.bootDir,
+                hosts,
+                renderer: new Renderer(c.menuTemplates),
+                settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, kernel: c.kernel, initrd: c.initrd },
+                checkLogin: (user: string, password: string) => user === c.menuUser && (c.menuPassword ? safeEqual(password, c.menuPassword) : token.check(password)),
+              },
+            }
+          : {}),
+      });
+      httpRunning = base !== undefined;
       closers.push(() => http.close());
-      log.info('http.listening', { address: c.listen, port: http.port, images: c.images });
+      log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: base });
     }
     if (c.tftpPort !== 'off') {
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'build it with `netrestore build-env` or set --boot-dir' });
@@ -75,30 +112,22 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       closers.push(() => tftp.close());
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
     }
-    if (net) {
+    if (net && c.dhcp !== 'off') {
       if (c.dhcp === 'full' && net.multiHomed && !c.interface) {
         throw new NetrestoreError('MULTI_HOMED', 'full DHCP on a machine with several networks needs --interface NAME: otherwise it could hand out addresses on a production LAN');
       }
       // Bind to the interface when one is named, or when it is the only one and the addon is there.
       const ifname = c.interface ?? (canBindToDevice() ? net.ifname : undefined);
-      const hosts = new HostStore(db);
       const leases = new LeaseStore(db);
       const dhcp = await startDhcpServer({
         dhcpPort: c.dhcpPort,
         proxyPort: c.proxyPort,
         ifname,
-        // The HTTP face is not part of this build yet: iPXE is sent to its script over TFTP.
-        policy: dhcpPolicy(c, net.address, net.netmask, false),
+        policy: dhcpPolicy(c, net.address, net.netmask, httpRunning),
         hosts: (mac) => hosts.get(mac),
         leases,
         log,
         onSeen: (mac) => hosts.seen(mac, Date.now()),
-      });
-      // "Last seen" to a few seconds is enough; a booting room must not cost a write per packet.
-      const flush = setInterval(() => hosts.flushSeen(), 5000);
-      closers.push(async () => {
-        clearInterval(flush);
-        hosts.flushSeen();
       });
       closers.push(() => dhcp.close());
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool });

@@ -46,6 +46,18 @@ export const serveSchema = z
     state: z.string().min(1).default('netrestore.db'),
     /** Token for the admin API, capture and publish over HTTP; generated on first start when not given. */
     adminToken: z.string().min(12, 'at least 12 characters').optional(),
+    /** Menu title shown after F12. */
+    menuTitle: z.string().min(1).max(60).default('netrestore'),
+    /** Seconds the menu waits before it boots the local disk. */
+    menuTimeout: z.number().int().min(1).max(3600).default(10),
+    /** User name and password for restore, capture and shell entries; without a password, the admin token is the password. */
+    menuUser: z.string().min(1).default('admin'),
+    menuPassword: z.string().min(8, 'at least 8 characters').optional(),
+    /** A folder with the admin's own copies of menu.ipxe.hbs and friends. */
+    menuTemplates: z.string().min(1).optional(),
+    /** Kernel and initrd of the restore environment, in --boot-dir. */
+    kernel: z.string().min(1).default('vmlinuz'),
+    initrd: z.string().min(1).default('initrd.img'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .strict()

@@ -1,17 +1,24 @@
-/** The HTTP face: express on one port. Today it carries the images API; boot files and menus join it later. */
+/** The HTTP face: express on one port, for iPXE (boot scripts, menus, boot files) and for agents and admins (/api). */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { bindError } from '../errors.ts';
 import type { FileStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import { imagesApi } from './images-api.ts';
+import { bootRoutes, type BootRoutesOptions } from './boot-routes.ts';
+import { tasksApi } from './tasks-api.ts';
+import type { TaskStore } from '../state/tasks.ts';
 
 export interface HttpOptions {
   listen: string;
   port: number;
   store: FileStore;
   log: Logger;
-  authorize: (token: string | undefined) => boolean;
+  /** The admin token. */
+  isAdmin: (token: string | undefined) => boolean;
+  tasks: TaskStore;
+  /** The boot face (menus, boot files); absent: the images API only. */
+  boot?: Omit<BootRoutesOptions, 'store' | 'log' | 'tasks'>;
 }
 
 export async function startHttpServer(o: HttpOptions): Promise<{ port: number; close(): Promise<void> }> {
@@ -21,7 +28,10 @@ export async function startHttpServer(o: HttpOptions): Promise<{ port: number; c
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
   });
-  app.use('/api', imagesApi({ store: o.store, log: o.log, authorize: o.authorize }));
+  if (o.boot) app.use(bootRoutes({ ...o.boot, store: o.store, log: o.log, tasks: o.tasks }));
+  app.use('/api', tasksApi({ tasks: o.tasks, log: o.log, isAdmin: o.isAdmin }));
+  // Agents booted from the menu present their session token; admins and capture scripts the admin token.
+  app.use('/api', imagesApi({ store: o.store, log: o.log, authorize: (t) => o.isAdmin(t) || (t !== undefined && o.tasks.session(t) !== undefined) }));
   app.use((_req: Request, res: Response) => res.status(404).json({ error: 'not found' }));
   // A failed handler answers 500 with one line and is logged; the server keeps going.
   app.use((err: Error, req: Request, res: Response, _next: NextFunction) => {

@@ -27,6 +27,44 @@ const MIGRATIONS: readonly string[] = [
      key TEXT PRIMARY KEY,
      value TEXT NOT NULL
    );`,
+  `CREATE TABLE tasks (
+     id INTEGER PRIMARY KEY,
+     mac TEXT NOT NULL,
+     kind TEXT NOT NULL CHECK (kind IN ('restore', 'capture')),
+     image TEXT NOT NULL,
+     disk TEXT,
+     state TEXT NOT NULL CHECK (state IN ('pending', 'started', 'done', 'failed', 'cancelled')),
+     error TEXT,
+     created INTEGER NOT NULL,
+     updated INTEGER NOT NULL
+   );
+   CREATE INDEX tasks_mac ON tasks (mac, state);
+   CREATE TABLE sessions (
+     token_sha256 TEXT PRIMARY KEY,
+     mac TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     image TEXT,
+     task INTEGER,
+     expires INTEGER NOT NULL
+   );
+   CREATE TABLE history (
+     id INTEGER PRIMARY KEY,
+     mac TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     image TEXT NOT NULL,
+     started INTEGER NOT NULL,
+     ended INTEGER,
+     bytes INTEGER,
+     result TEXT NOT NULL,
+     error TEXT
+   );
+   CREATE TABLE audit (
+     id INTEGER PRIMARY KEY,
+     time INTEGER NOT NULL,
+     actor TEXT NOT NULL,
+     action TEXT NOT NULL,
+     detail TEXT
+   );`,
 ];
 
 export function openState(path: string): DatabaseSync {

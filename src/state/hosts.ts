@@ -17,6 +17,8 @@ export function normalizeMac(mac: string): string {
 
 type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null };
 
+const toHost = (row: Row): Host => ({ mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen });
+
 export class HostStore {
   readonly #db: DatabaseSync;
   readonly #get: StatementSync;
@@ -37,7 +39,12 @@ export class HostStore {
 
   get(mac: string): Host | undefined {
     const row = this.#get.get(normalizeMac(mac)) as Row | undefined;
-    return row && { mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen };
+    return row && toHost(row);
+  }
+
+  list(): Host[] {
+    const rows = this.#db.prepare('SELECT mac, name, notes, ignore, last_seen FROM hosts ORDER BY mac').all() as Row[];
+    return rows.map(toHost);
   }
 
   upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean }): void {

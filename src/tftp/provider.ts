@@ -58,7 +58,11 @@ export class DirectoryProvider implements FileProvider {
     this.#root = root;
   }
 
-  async open(path: string): Promise<OpenFile> {
+  /**
+   * The real path of a regular file under the root, or a ProviderError.
+   * Shared with the HTTP face (/boot/NAME), so both confine paths the same way.
+   */
+  async resolve(path: string): Promise<string> {
     const clean = checkPath(path);
     const root = await (this.#realRoot ??= realpath(this.#root));
     let real: string;
@@ -70,6 +74,12 @@ export class DirectoryProvider implements FileProvider {
     if (!real.startsWith(root + sep)) throw new ProviderError('access', `${clean} leads outside the boot directory`);
     const st = await stat(real);
     if (!st.isFile()) throw new ProviderError('not-found', `${clean} is not a file`);
+    return real;
+  }
+
+  async open(path: string): Promise<OpenFile> {
+    const real = await this.resolve(path);
+    const st = await stat(real);
     const fh = await open(real, 'r');
     return {
       size: st.size,

@@ -1,0 +1,84 @@
+/**
+ * What a machine that asks for /boot.ipxe gets: the one decision the HTTP
+ * and TFTP faces only ask. Pure: host, task and images come in as data.
+ */
+import type { Host } from '../state/hosts.ts';
+import type { Task } from '../state/tasks.ts';
+import type { Role } from '../images/format.ts';
+import { formatBytes } from '../progress.ts';
+
+export interface MenuSettings {
+  title: string;
+  timeoutSeconds: number;
+  kernel: string;
+  initrd: string;
+}
+
+export interface ImageSummary {
+  name: string;
+  description: string;
+  created: string;
+  role: Role;
+  warnings: string[];
+  source: { size: number };
+}
+
+export type BootPlan =
+  | { kind: 'chain' }
+  | { kind: 'ignored' }
+  | { kind: 'menu'; notice?: string }
+  | { kind: 'task'; task: Task };
+
+/** RFC-style MAC in any common spelling → aa:bb:cc:dd:ee:ff, or undefined. */
+export function parseMac(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const hex = v.toLowerCase().replace(/[^0-9a-f]/g, '');
+  return hex.length === 12 && /^[0-9a-f:.-]+$/i.test(v) ? hex.match(/../g)!.join(':') : undefined;
+}
+
+export function planBoot(mac: string | undefined, host: Host | undefined, task: Task | undefined): BootPlan {
+  if (!mac) return { kind: 'chain' };
+  if (host?.ignore) return { kind: 'ignored' };
+  if (task?.state === 'pending') return { kind: 'task', task };
+  if (task?.state === 'started') {
+    // The agent began and never reported back: no automatic second attempt (no restore loop).
+    return { kind: 'menu', notice: `Task ${task.id} (${task.kind} ${task.image}) started but did not finish; cancel it or choose again` };
+  }
+  return { kind: 'menu' };
+}
+
+const DANGEROUS: ReadonlySet<Role> = new Set(['domain-controller', 'exchange']);
+
+export function menuContext(o: { base: string; mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; notice?: string | undefined }): object {
+  return {
+    base: o.base,
+    host: { mac: o.mac, name: o.hostName ?? '' },
+    title: `${o.settings.title} - ${o.hostName ? `${o.hostName} ` : ''}${o.mac}`,
+    timeoutMs: o.settings.timeoutSeconds * 1000,
+    timeoutSeconds: o.settings.timeoutSeconds,
+    notice: o.notice,
+    images: o.images.map((m) => ({
+      name: m.name,
+      description: m.description || 'no description',
+      created: m.created.slice(0, 10),
+      size: formatBytes(m.source.size),
+      role: m.role,
+      danger: DANGEROUS.has(m.role),
+      warnings: m.warnings,
+    })),
+  };
+}
+
+/** The kernel command line the restore environment reads. */
+export function kernelCmdline(o: { base: string; token: string; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
+  return [
+    `netrestore.server=${o.base}`,
+    `netrestore.token=${o.token}`,
+    `netrestore.mode=${o.mode}`,
+    ...(o.image ? [`netrestore.image=${o.image}`] : []),
+    ...(o.task ? [`netrestore.task=${o.task}`] : []),
+    ...(o.disk ? [`netrestore.disk=${o.disk}`] : []),
+    'console=tty0',
+    'console=ttyS0,115200',
+  ].join(' ');
+}

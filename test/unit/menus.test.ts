@@ -1,0 +1,90 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { warningsFor } from '../../src/images/format.ts';
+import { kernelCmdline, menuContext, parseMac, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
+import { LoginGuard } from '../../src/menus/login-guard.ts';
+import { ipxeText, Renderer } from '../../src/menus/render.ts';
+import type { Task } from '../../src/state/tasks.ts';
+import { golden } from '../helpers/golden.ts';
+
+const FIXTURES = join(import.meta.dirname, '../fixtures/menus');
+const MAC = '52:54:00:12:34:56';
+const task = (state: Task['state']): Task => ({ id: 7, mac: MAC, kind: 'restore', image: 'fs01', disk: null, state, error: null, created: 0, updated: 0 });
+const host = (ignore = false) => ({ mac: MAC, name: 'fs01', notes: null, ignore, lastSeen: null });
+const images: ImageSummary[] = [
+  { name: 'fs01-2026-11-24', description: 'file server after KB5041 ${evil} | rm', created: '2026-11-24T10:00:00.000Z', role: 'file-server', warnings: [], source: { size: 40 * 1024 ** 3 } },
+  { name: 'dc01-2026-11-20', description: 'domain controller', created: '2026-11-20T10:00:00.000Z', role: 'domain-controller', warnings: warningsFor('domain-controller'), source: { size: 60 * 1024 ** 3 } },
+];
+const settings = { title: 'netrestore at HQ', timeoutSeconds: 10, kernel: 'vmlinuz', initrd: 'initrd.img' };
+
+describe('boot decision', () => {
+  it('asks a request without a MAC to come back with one', () => {
+    expect(planBoot(undefined, undefined, undefined)).toEqual({ kind: 'chain' });
+  });
+  it('shows the menu to an unknown host and to a known one', () => {
+    expect(planBoot(MAC, undefined, undefined)).toEqual({ kind: 'menu' });
+    expect(planBoot(MAC, host(), undefined)).toEqual({ kind: 'menu' });
+  });
+  it('sends a host with a pending task straight into it', () => {
+    expect(planBoot(MAC, host(), task('pending'))).toEqual({ kind: 'task', task: task('pending') });
+  });
+  it('never runs a started task again (no restore loop): the menu says what happened', () => {
+    const p = planBoot(MAC, host(), task('started'));
+    expect(p.kind).toBe('menu');
+    expect((p as { notice: string }).notice).toMatch(/Task 7 \(restore fs01\) started but did not finish/);
+  });
+  it('lets an ignored host boot its own disk, task or not', () => {
+    expect(planBoot(MAC, host(true), task('pending'))).toEqual({ kind: 'ignored' });
+  });
+  it('reads MACs in the spellings iPXE and admins use', () => {
+    expect(parseMac('52:54:00:12:34:56')).toBe(MAC);
+    expect(parseMac('52-54-00-12-34-56')).toBe(MAC);
+    expect(parseMac('5254.0012.3456')).toBe(MAC);
+    expect(parseMac('52:54:00:12:34')).toBeUndefined();
+    expect(parseMac('../../etc')).toBeUndefined();
+  });
+});
+
+describe('rendered scripts (golden)', () => {
+  const r = new Renderer();
+  it('menu: images, DC warning with a second confirmation, login, local disk by default', () => {
+    const text = r.render('menu', menuContext({ base: 'http://10.0.0.1:8080', mac: MAC, hostName: 'fs01', images, settings }));
+    golden(join(FIXTURES, 'menu.ipxe'), text);
+    expect(text.startsWith('#!ipxe\n')).toBe(true);
+    expect(text).toContain('choose --default local --timeout 10000 target || goto local');
+    expect(text).toMatch(/:img1\necho\necho Domain controller image: .*USN rollback/);
+    expect(text).toContain('prompt --key y Press y to restore dc01-2026-11-20 anyway');
+    expect(text).not.toContain('${evil}'); // free text cannot inject iPXE settings
+    expect(text).toContain('login || goto start');
+  });
+  it('menu with a notice and no images', () => {
+    const text = r.render('menu', menuContext({ base: 'http://10.0.0.1:8080', mac: MAC, hostName: undefined, images: [], settings, notice: 'Task 7 started but did not finish' }));
+    golden(join(FIXTURES, 'menu-empty.ipxe'), text);
+    expect(text).toContain('(no images published yet)');
+  });
+  it('environment: kernel, initrd and the command line the agent reads', () => {
+    const cmdline = kernelCmdline({ base: 'http://10.0.0.1:8080', token: 'TOKEN', mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
+    expect(cmdline).toBe('netrestore.server=http://10.0.0.1:8080 netrestore.token=TOKEN netrestore.mode=restore netrestore.image=fs01 netrestore.task=7 netrestore.disk=/dev/sda console=tty0 console=ttyS0,115200');
+    const text = r.render('environment', { base: 'http://10.0.0.1:8080', mode: 'restore', mac: MAC, image: 'fs01', task: 7, kernel: 'vmlinuz', initrd: 'initrd.img', cmdline });
+    golden(join(FIXTURES, 'environment.ipxe'), text);
+    expect(text).toContain('|| goto failed');
+  });
+  it('keeps iPXE syntax out of free text', () => {
+    expect(ipxeText('a ${x} || b && c; {d}\nnext')).toBe('a x b c d next');
+  });
+});
+
+describe('login guard', () => {
+  it('doubles the wait after each wrong password from one machine, and forgets after a right one', () => {
+    const g = new LoginGuard();
+    expect(g.wait(MAC, 0)).toBe(0);
+    expect(g.failed(MAC, 0)).toBe(2);
+    expect(g.wait(MAC, 500)).toBe(2);
+    expect(g.wait(MAC, 2000)).toBe(0);
+    expect(g.failed(MAC, 2000)).toBe(4);
+    expect(g.failed(MAC, 6000)).toBe(8);
+    expect(g.wait('52:54:00:00:00:01', 6000)).toBe(0); // other machines are not slowed
+    g.succeeded(MAC);
+    expect(g.wait(MAC, 6001)).toBe(0);
+  });
+});
