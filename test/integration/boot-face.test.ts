@@ -1,0 +1,122 @@
+/**
+ * The HTTP boot face through the real CLI, checked with curl: boot files
+ * (Range, HEAD, confinement), the per-host decision, logins, tasks reported
+ * by an agent, and state that survives a restart.
+ */
+import { execa } from 'execa';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestDisk } from '../helpers/disks.ts';
+import { BIN, startServe, type Served } from '../helpers/serve.ts';
+
+const PORT = 18183;
+const B = `http://127.0.0.1:${PORT}`;
+const TOKEN = 'boot-face-admin-token';
+const MAC = '52:54:00:83:00:01';
+const dir = mkdtempSync(join(tmpdir(), 'nr-bootface-'));
+const boot = join(dir, 'boot');
+const state = join(dir, 'state.db');
+const kernel = randomBytes(3_000_000);
+let served: Served;
+const args = ['--dhcp', 'off', '--tftp-port', 'off', '--http-port', String(PORT), '--listen', '127.0.0.1', '--boot-dir', boot, '--images', join(dir, 'store'), '--state', state, '--admin-token', TOKEN, '--menu-password', 'letmein-please', '--log-level', 'debug'];
+const curl = (...a: string[]) => execa('curl', ['-sS', ...a], { reject: false, encoding: 'buffer' });
+const text = async (url: string) => (await execa('curl', ['-sS', url])).stdout;
+const nr = (...a: string[]) => execa(BIN, a, { reject: false, all: true });
+
+beforeAll(async () => {
+  mkdirSync(boot);
+  writeFileSync(join(boot, 'vmlinuz'), kernel);
+  writeFileSync(join(boot, 'initrd.img'), 'initrd');
+  writeFileSync(join(dir, 'secret.txt'), 'secret');
+  symlinkSync(join(dir, 'secret.txt'), join(boot, 'leak'));
+  const disk = await buildTestDisk(dir, 'dc', { sizeMiB: 80 });
+  await nr('publish', disk, '--name', 'dc01', '--role', 'domain-controller', '--images', join(dir, 'store'));
+  await nr('publish', disk, '--name', 'fs01', '--description', 'file server', '--images', join(dir, 'store'));
+  served = await startServe(args);
+  await served.waitFor('http.listening');
+}, 120_000);
+afterAll(async () => {
+  await served?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('boot files over HTTP', () => {
+  it('serves a file whole, by Range, and to HEAD', async () => {
+    expect(Buffer.from((await curl(`${B}/boot/vmlinuz`)).stdout).equals(kernel)).toBe(true);
+    const part = await curl('-r', '1000-1999', `${B}/boot/vmlinuz`);
+    expect(Buffer.from(part.stdout).equals(kernel.subarray(1000, 2000))).toBe(true);
+    const head = await execa('curl', ['-sSI', `${B}/boot/vmlinuz`]);
+    expect(head.stdout).toMatch(/content-length: 3000000/i);
+    expect(head.stdout).toMatch(/accept-ranges: bytes/i);
+  });
+
+  it('refuses paths that leave the boot directory, however spelled', async () => {
+    for (const path of ['/boot/../secret.txt', '/boot/%2e%2e/secret.txt', '/boot/leak', '/boot/..%2fsecret.txt', '/boot/%2fetc%2fpasswd']) {
+      const r = await execa('curl', ['-sS', '--path-as-is', '-o', '/dev/null', '-w', '%{http_code}', `${B}${path}`]);
+      expect(['403', '404'], path).toContain(r.stdout);
+    }
+    expect((await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${B}/boot/nothing`])).stdout).toBe('404');
+  });
+});
+
+describe('boot decision and login', () => {
+  it('sends a request without a MAC back with one, and shows the menu to a new host', async () => {
+    expect(await text(`${B}/boot.ipxe`)).toContain('boot.ipxe?mac=${net0/mac}');
+    const menu = await text(`${B}/boot.ipxe?mac=${MAC}`);
+    expect(menu).toMatch(/item img\d dc01 .*\[domain-controller\]/);
+    expect(menu).toMatch(/item img\d fs01 +file server/);
+    expect(menu).toContain('choose --default local');
+  });
+
+  it('answers a wrong password with a message and slows the next try down', async () => {
+    const bad = await text(`${B}/auth.ipxe?mac=${MAC}&mode=restore&image=fs01&username=admin&password=wrong`);
+    expect(bad).toContain('Wrong user name or password');
+    expect(bad).not.toContain('kernel');
+    const again = await text(`${B}/auth.ipxe?mac=${MAC}&mode=restore&image=fs01&username=admin&password=letmein-please`);
+    expect(again).toMatch(/Too many wrong logins from this machine: wait \d s/);
+    await new Promise((r) => setTimeout(r, 2100));
+    const ok = await text(`${B}/auth.ipxe?mac=${MAC}&mode=restore&image=fs01&username=admin&password=letmein-please`);
+    expect(ok).toMatch(/kernel http:\/\/127\.0\.0\.1:18183\/boot\/vmlinuz initrd=initrd\.img netrestore\.server=http:\/\/127\.0\.0\.1:18183 netrestore\.token=\S+ netrestore\.mode=restore netrestore\.image=fs01/);
+    // The token on that command line opens the images API for the agent.
+    const token = /netrestore\.token=(\S+)/.exec(ok)![1]!;
+    const list = await execa('curl', ['-sS', '-H', `Authorization: Bearer ${token}`, `${B}/api/images`]);
+    expect(list.stdout).toContain('"name":"fs01"');
+    expect((await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Authorization: Bearer made-up', `${B}/api/images`])).stdout).toBe('401');
+  });
+
+  it('boots a host with a task straight into it; the agent reports it started, then done; no loop', async () => {
+    const made = await nr('hosts', 'task', MAC, 'restore', 'fs01', '--disk', '/dev/sda', '--state', state);
+    expect(made.stdout).toMatch(/task (\d+): restore fs01 for 52:54:00:83:00:01/);
+    const id = /task (\d+)/.exec(made.stdout)![1];
+    const script = await text(`${B}/boot.ipxe?mac=${MAC}`);
+    expect(script).toContain(`netrestore.task=${id}`);
+    expect(script).toContain('netrestore.disk=/dev/sda');
+    expect(script).not.toContain('login');
+    const token = /netrestore\.token=(\S+)/.exec(script)![1]!;
+    const report = (state_: string, tok = token) =>
+      execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', `Authorization: Bearer ${tok}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ state: state_, bytes: 1000 }), `${B}/api/tasks/${id}`]);
+    expect((await report('started', 'wrong-token')).stdout).toBe('401');
+    expect((await report('started')).stdout).toBe('204');
+    expect(await text(`${B}/boot.ipxe?mac=${MAC}`)).toMatch(/started but did not finish/);
+    expect((await report('done')).stdout).toBe('204');
+    const after = await text(`${B}/boot.ipxe?mac=${MAC}`);
+    expect(after).toContain('choose --default local');
+    expect(after).not.toContain('did not finish');
+  });
+
+  it('keeps hosts, tasks and history across a restart', async () => {
+    await nr('hosts', 'add', '52:54:00:83:00:02', '--name', 'web01', '--state', state);
+    await nr('hosts', 'task', '52:54:00:83:00:02', 'capture', 'web01-new', '--state', state);
+    await served.stop();
+    served = await startServe(args);
+    await served.waitFor('http.listening');
+    expect(await text(`${B}/boot.ipxe?mac=52:54:00:83:00:02`)).toContain('netrestore.mode=capture netrestore.image=web01-new');
+    const hist = await nr('hosts', 'history', '--state', state);
+    expect(hist.stdout).toMatch(/52:54:00:83:00:01\s+restore\s+fs01\s+done/);
+    const list = await nr('hosts', 'list', '--state', state);
+    expect(list.stdout).toMatch(/52:54:00:83:00:02\s+web01 .* capture web01-new \(pending\)/);
+  });
+});
