@@ -6,6 +6,7 @@
  * iPXE (snponly.efi) over TFTP, which then fetches the boot script.
  */
 import { execa, type ResultPromise } from 'execa';
+import { BIN } from '../helpers/serve.ts';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,4 +71,31 @@ describe.runIf(netnsAvailable() && qemuAvailable())('PXE boot of qemu VMs', () =
     expect(served.events.some((e) => e.event === 'dhcp.reply' && e.arch === 7 && e.file === 'snponly.efi')).toBe(true);
     expect(served.events.some((e) => e.event === 'dhcp.reply' && e.ipxe === true && e.file === 'tftp://10.80.0.1/boot.ipxe')).toBe(true);
   });
+
+  it('iPXE menu over HTTP: the default boots the local disk after the timeout; a task fetches kernel and initrd', async () => {
+    copyFileSync('/usr/lib/ipxe/ipxe.lkrn', join(dir, 'vmlinuz')); // a real bzImage-format kernel file
+    writeFileSync(join(dir, 'initrd.img'), 'initrd for the test');
+    lan = await createLan({ srv: '10.82.0.1/24' }, { name: 'm' });
+    const state = join(dir, 'state.db');
+    served = await startServe(['--dhcp', 'full', '--pool', '10.82.0.100-10.82.0.120', '--http-port', '8080', '--boot-dir', dir, '--images', join(dir, 'store'), '--state', state, '--menu-timeout', '2', '--admin-token', 'qemu-menu-token', '--log-level', 'debug'], { ns: lan.ns('srv') });
+    await served.waitFor('dhcp.listening');
+    const tap = await lan.addTap('tap0');
+    const mac = '52:54:00:82:00:01';
+    vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'bios', workDir: dir });
+    await vm.waitFor(/Filename: http:\/\/10\.82\.0\.1:8080\/boot\.ipxe/, 120_000);
+    await vm.waitFor(/Booting from local disk/, 60_000);
+    // iPXE gave the machine back to the BIOS, which went on to its disks.
+    await vm.waitFor(/Booting from Hard Disk|No bootable device/, 60_000);
+    expect((await served.waitFor('boot.decision', (e) => e.mac === mac)).plan).toBe('menu');
+    await vm.stop();
+
+    await execa(BIN, ['hosts', 'task', mac, 'restore', 'fs01', '--state', state]);
+    vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'bios', workDir: dir });
+    await served.waitFor('boot.decision', (e) => e.mac === mac && e.plan === 'task', 120_000);
+    await served.waitFor('http.request', (e) => e.path === '/boot/vmlinuz', 60_000);
+    await served.waitFor('http.request', (e) => e.path === '/boot/initrd.img', 60_000);
+    // What the admin sees on the console: both files loaded by iPXE.
+    await vm.waitFor(/\/boot\/vmlinuz\.\.\. ok/, 60_000);
+    await vm.waitFor(/\/boot\/initrd\.img\.\.\. ok/, 60_000);
+  }, 400_000);
 });
