@@ -87,12 +87,12 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         log,
         isAdmin: token.check,
         tasks: new TaskStore(db),
+        hosts,
         ...(base
           ? {
               boot: {
                 base,
                 bootDir: c.bootDir,
-                hosts,
                 renderer: new Renderer(c.menuTemplates),
                 settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, kernel: c.kernel, initrd: c.initrd },
                 checkLogin: (user: string, password: string) => user === c.menuUser && (c.menuPassword ? safeEqual(password, c.menuPassword) : token.check(password)),

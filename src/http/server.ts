@@ -7,6 +7,8 @@ import type { Logger } from '../log.ts';
 import { imagesApi } from './images-api.ts';
 import { bootRoutes, type BootRoutesOptions } from './boot-routes.ts';
 import { tasksApi } from './tasks-api.ts';
+import { adminApi } from './admin-api.ts';
+import type { HostStore } from '../state/hosts.ts';
 import type { TaskStore } from '../state/tasks.ts';
 
 export interface HttpOptions {
@@ -17,8 +19,9 @@ export interface HttpOptions {
   /** The admin token. */
   isAdmin: (token: string | undefined) => boolean;
   tasks: TaskStore;
+  hosts: HostStore;
   /** The boot face (menus, boot files); absent: the images API only. */
-  boot?: Omit<BootRoutesOptions, 'store' | 'log' | 'tasks'>;
+  boot?: Omit<BootRoutesOptions, 'store' | 'log' | 'tasks' | 'hosts'>;
 }
 
 export async function startHttpServer(o: HttpOptions): Promise<{ port: number; close(): Promise<void> }> {
@@ -28,8 +31,9 @@ export async function startHttpServer(o: HttpOptions): Promise<{ port: number; c
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
   });
-  if (o.boot) app.use(bootRoutes({ ...o.boot, store: o.store, log: o.log, tasks: o.tasks }));
+  if (o.boot) app.use(bootRoutes({ ...o.boot, store: o.store, log: o.log, tasks: o.tasks, hosts: o.hosts }));
   app.use('/api', tasksApi({ tasks: o.tasks, log: o.log, isAdmin: o.isAdmin }));
+  app.use('/api', adminApi({ hosts: o.hosts, tasks: o.tasks, log: o.log, isAdmin: o.isAdmin }));
   // Agents booted from the menu present their session token; admins and capture scripts the admin token.
   app.use('/api', imagesApi({ store: o.store, log: o.log, authorize: (t) => o.isAdmin(t) || (t !== undefined && o.tasks.session(t) !== undefined) }));
   app.use((_req: Request, res: Response) => res.status(404).json({ error: 'not found' }));

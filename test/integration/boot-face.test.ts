@@ -120,3 +120,34 @@ describe('boot decision and login', () => {
     expect(list.stdout).toMatch(/52:54:00:83:00:02\s+web01 .* capture web01-new \(pending\)/);
   });
 });
+
+describe('admin API', () => {
+  const api = (method: string, path: string, body?: unknown, token: string | null = TOKEN) =>
+    execa('curl', ['-sS', '-w', '\n%{http_code}', '-X', method, ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...(body ? ['-H', 'content-type: application/json', '-d', JSON.stringify(body)] : []), `${B}/api${path}`]).then((r) => {
+      const lines = r.stdout.split('\n');
+      return { status: Number(lines.pop()), body: lines.join('\n') };
+    });
+
+  it('refuses every call without the admin token, and such a call changes nothing', async () => {
+    for (const token of [null, 'wrong-token']) {
+      expect((await api('GET', '/hosts', undefined, token)).status).toBe(401);
+      expect((await api('POST', '/hosts/52:54:00:83:00:09/task', { kind: 'restore', image: 'fs01' }, token)).status).toBe(401);
+      expect((await api('PUT', '/hosts/52:54:00:83:00:09', { ignore: true }, token)).status).toBe(401);
+    }
+    const hosts = JSON.parse((await api('GET', '/hosts')).body) as { mac: string }[];
+    expect(hosts.map((h) => h.mac)).not.toContain('52:54:00:83:00:09');
+  });
+
+  it('adds a host, gives it a task, cancels it, and lists history', async () => {
+    expect((await api('PUT', '/hosts/52:54:00:83:00:09', { name: 'sql01', notes: 'rack 4' })).status).toBe(200);
+    const t = await api('POST', '/hosts/52-54-00-83-00-09/task', { kind: 'restore', image: 'fs01', disk: '/dev/nvme0n1' });
+    expect(t.status).toBe(201);
+    expect(JSON.parse(t.body)).toMatchObject({ kind: 'restore', image: 'fs01', state: 'pending', disk: '/dev/nvme0n1' });
+    expect(await text(`${B}/boot.ipxe?mac=52:54:00:83:00:09`)).toContain('netrestore.disk=/dev/nvme0n1');
+    expect(JSON.parse((await api('DELETE', '/hosts/52:54:00:83:00:09/task')).body)).toEqual({ cancelled: 1 });
+    expect(await text(`${B}/boot.ipxe?mac=52:54:00:83:00:09`)).toContain('choose --default local');
+    expect((await api('POST', '/hosts/not-a-mac/task', { kind: 'restore', image: 'fs01' })).status).toBe(400);
+    expect((await api('POST', '/hosts/52:54:00:83:00:09/task', { kind: 'format', image: 'fs01' })).status).toBe(400);
+    expect(JSON.parse((await api('GET', '/history')).body)).toEqual(expect.arrayContaining([expect.objectContaining({ image: 'fs01', result: 'done' })]));
+  });
+});
