@@ -3,8 +3,8 @@
  * chunks the store already has, compress and store the rest (in parallel),
  * then write the manifest last. A failure before the manifest leaves no image.
  */
-import { createHash } from 'node:crypto';
-import { buildManifest, DEFAULT_CHUNK_SIZE, isZero, NAME_PATTERN, sha256, type Manifest, type Role } from './format.ts';
+import { DEFAULT_CHUNK_SIZE, NAME_PATTERN, type Manifest, type Role } from './format.ts';
+import { DiskScan } from './scan.ts';
 import { Limiter } from './limit.ts';
 import { detectFilesystem, parseTable, type TableSummary } from './partitions.ts';
 import type { DiskReader } from './source.ts';
@@ -70,24 +70,14 @@ async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOp
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const role = o.role ?? 'generic';
   const table = await describeDisk(reader);
-  const count = Math.ceil(reader.size / chunkSize);
-  const whole = createHash('sha256');
-  const chunks: (string | null)[] = [];
+  const scan = new DiskScan(reader, chunkSize);
+  const { totals } = scan;
   const seen = new Set<string>();
-  const totals = { raw: reader.size, zero: 0, stored: 0, shared: 0, chunks: count, zeroChunks: 0 };
   const limiter = new Limiter(o.parallel ?? 4);
 
-  for (let i = 0; i < count; i++) {
-    const offset = i * chunkSize;
-    const data = await reader.read(offset, Math.min(chunkSize, reader.size - offset));
-    whole.update(data);
-    if (isZero(data)) {
-      chunks.push(null);
-      totals.zero += data.length;
-      totals.zeroChunks++;
-    } else {
-      const h = sha256(data);
-      chunks.push(h);
+  while (scan.chunks.length < scan.count) {
+    const { offset, data, hash: h } = await scan.next();
+    if (h !== null) {
       if (seen.has(h) || (await store.hasChunk(h))) totals.shared += data.length;
       else {
         seen.add(h);
@@ -96,24 +86,13 @@ async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOp
           if (await store.writeChunk(h, packed)) totals.stored += packed.length;
         });
       }
-      seen.add(h);
     }
     o.onProgress?.({ phase: 'publish', done: offset + data.length, total: reader.size });
   }
   await limiter.drain();
 
-  const manifest = buildManifest({
-    name: o.name,
-    description: o.description,
-    role,
-    created: o.now?.() ?? new Date(),
-    source: { size: reader.size, sectorSize: reader.sectorSize, format: reader.format, path: o.sourcePath },
-    partitionTable: table,
-    chunkSize,
-    chunks,
-    totals,
-    sha256: whole.digest('hex'),
-  });
+  const manifest = scan.manifest({ name: o.name, description: o.description, role, created: o.now?.() ?? new Date(), sourcePath: o.sourcePath, partitionTable: table });
+
   await store.writeManifest(manifest);
   return manifest;
 }

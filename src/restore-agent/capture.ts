@@ -4,8 +4,8 @@
  * parallel), then commit the manifest. A second capture of an unchanged disk
  * uploads almost nothing.
  */
-import { createHash } from 'node:crypto';
-import { buildManifest, DEFAULT_CHUNK_SIZE, isZero, sha256, type Manifest, type Role } from '../images/format.ts';
+import { DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../images/format.ts';
+import { DiskScan } from '../images/scan.ts';
 import { Limiter } from '../images/limit.ts';
 import { checkName, describeDisk } from '../images/publish.ts';
 import type { DiskReader } from '../images/source.ts';
@@ -31,29 +31,17 @@ export async function capture(
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const role = o.role ?? 'generic';
   const table = await describeDisk(reader);
-  const count = Math.ceil(reader.size / chunkSize);
-  const whole = createHash('sha256');
-  const chunks: (string | null)[] = [];
-  const totals = { raw: reader.size, zero: 0, stored: 0, shared: 0, chunks: count, zeroChunks: 0 };
+  const scan = new DiskScan(reader, chunkSize);
+  const { totals } = scan;
   const stats: CaptureStats = { bytesTotal: reader.size, bytesUploaded: 0, chunksUploaded: 0, chunksSkipped: 0 };
   const sent = new Set<string>();
   const limiter = new Limiter(4);
 
-  for (let first = 0; first < count; first += BATCH) {
+  for (let first = 0; first < scan.count; first += BATCH) {
     const batch: { h: string; data: Buffer }[] = [];
-    for (let i = first; i < Math.min(count, first + BATCH); i++) {
-      const offset = i * chunkSize;
-      const data = await reader.read(offset, Math.min(chunkSize, reader.size - offset));
-      whole.update(data);
-      if (isZero(data)) {
-        chunks.push(null);
-        totals.zero += data.length;
-        totals.zeroChunks++;
-      } else {
-        const h = sha256(data);
-        chunks.push(h);
-        batch.push({ h, data });
-      }
+    while (scan.chunks.length < Math.min(scan.count, first + BATCH)) {
+      const { hash, data } = await scan.next();
+      if (hash !== null) batch.push({ h: hash, data });
     }
     const missing = new Set(batch.length ? await client.missing([...new Set(batch.map((b) => b.h))]) : []);
     for (const { h, data } of batch) {
@@ -75,18 +63,8 @@ export async function capture(
   }
   await limiter.drain();
 
-  const manifest = buildManifest({
-    name: o.name,
-    description: o.description,
-    role,
-    created: new Date(),
-    source: { size: reader.size, sectorSize: reader.sectorSize, format: reader.format, path: o.sourcePath },
-    partitionTable: table,
-    chunkSize,
-    chunks,
-    totals,
-    sha256: whole.digest('hex'),
-  });
+  const manifest = scan.manifest({ name: o.name, description: o.description, role, created: new Date(), sourcePath: o.sourcePath, partitionTable: table });
+
   await client.commit(manifest);
   return { manifest, stats };
 }
