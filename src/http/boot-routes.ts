@@ -66,7 +66,9 @@ export function bootRoutes(o: BootRoutesOptions): express.Router {
       }
       case 'menu': {
         const images = await o.store.listManifests();
-        return void script(res, o.renderer.render('menu', menuContext({ base: o.base, mac: mac!, hostName: host?.name, images, settings: o.settings, notice: plan.notice })));
+        // A host may have its own timeout (a machine that must wait for someone at the console, say).
+        const settings = host?.menuTimeout ? { ...o.settings, timeoutSeconds: host.menuTimeout } : o.settings;
+        return void script(res, o.renderer.render('menu', menuContext({ base: o.base, mac: mac!, hostName: host?.name, images, settings, notice: plan.notice })));
       }
     }
   });

@@ -65,6 +65,7 @@ const MIGRATIONS: readonly string[] = [
      action TEXT NOT NULL,
      detail TEXT
    );`,
+  `ALTER TABLE hosts ADD COLUMN menu_timeout INTEGER;`,
 ];
 
 export function openState(path: string): DatabaseSync {

@@ -7,6 +7,8 @@ export interface Host {
   notes: string | null;
   ignore: boolean;
   lastSeen: number | null;
+  /** Seconds this host's menu waits before the local disk; null: the configured default. */
+  menuTimeout: number | null;
 }
 
 export function normalizeMac(mac: string): string {
@@ -15,9 +17,9 @@ export function normalizeMac(mac: string): string {
   return hex.match(/../g)!.join(':');
 }
 
-type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null };
+type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null; menu_timeout: number | null };
 
-const toHost = (row: Row): Host => ({ mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen });
+const toHost = (row: Row): Host => ({ mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen, menuTimeout: row.menu_timeout });
 
 export class HostStore {
   readonly #db: DatabaseSync;
@@ -29,10 +31,11 @@ export class HostStore {
 
   constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen FROM hosts WHERE mac = ?');
+    this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts WHERE mac = ?');
     this.#upsert = db.prepare(
-      `INSERT INTO hosts (mac, name, notes, ignore) VALUES (?, ?, ?, ?)
-       ON CONFLICT(mac) DO UPDATE SET name = coalesce(excluded.name, name), notes = coalesce(excluded.notes, notes), ignore = excluded.ignore`,
+      `INSERT INTO hosts (mac, name, notes, ignore, menu_timeout) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT(mac) DO UPDATE SET name = coalesce(excluded.name, name), notes = coalesce(excluded.notes, notes), ignore = excluded.ignore,
+         menu_timeout = coalesce(excluded.menu_timeout, menu_timeout)`,
     );
     this.#seen = db.prepare('INSERT INTO hosts (mac, last_seen) VALUES (?, ?) ON CONFLICT(mac) DO UPDATE SET last_seen = excluded.last_seen');
   }
@@ -43,12 +46,12 @@ export class HostStore {
   }
 
   list(): Host[] {
-    const rows = this.#db.prepare('SELECT mac, name, notes, ignore, last_seen FROM hosts ORDER BY mac').all() as Row[];
+    const rows = this.#db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts ORDER BY mac').all() as Row[];
     return rows.map(toHost);
   }
 
-  upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean }): void {
-    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore ? 1 : 0);
+  upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean; menuTimeout?: number | null }): void {
+    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore ? 1 : 0, h.menuTimeout ?? null);
   }
 
   /** Note that a host was seen; written by flushSeen, so a booting room costs one write per batch. */

@@ -71,6 +71,12 @@ describe('boot decision and login', () => {
     expect(menu).toContain('choose --default local');
   });
 
+  it('uses a host\'s own menu timeout when it has one', async () => {
+    expect((await nr('hosts', 'add', '52:54:00:83:00:07', '--name', 'console-needed', '--menu-timeout', '300', '--state', state)).exitCode).toBe(0);
+    expect(await text(`${B}/boot.ipxe?mac=52:54:00:83:00:07`)).toContain('choose --default local --timeout 300000 target');
+    expect(await text(`${B}/boot.ipxe?mac=52:54:00:83:00:08`)).toContain('choose --default local --timeout 10000 target');
+  });
+
   it('answers a wrong password with a message and slows the next try down', async () => {
     const bad = await text(`${B}/auth.ipxe?mac=${MAC}&mode=restore&image=fs01&username=admin&password=wrong`);
     expect(bad).toContain('Wrong user name or password');

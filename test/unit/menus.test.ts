@@ -10,7 +10,7 @@ import { golden } from '../helpers/golden.ts';
 const FIXTURES = join(import.meta.dirname, '../fixtures/menus');
 const MAC = '52:54:00:12:34:56';
 const task = (state: Task['state']): Task => ({ id: 7, mac: MAC, kind: 'restore', image: 'fs01', disk: null, state, error: null, created: 0, updated: 0 });
-const host = (ignore = false) => ({ mac: MAC, name: 'fs01', notes: null, ignore, lastSeen: null });
+const host = (ignore = false) => ({ mac: MAC, name: 'fs01', notes: null, ignore, lastSeen: null, menuTimeout: null });
 const images: ImageSummary[] = [
   { name: 'fs01-2026-11-24', description: 'file server after KB5041 ${evil} | rm', created: '2026-11-24T10:00:00.000Z', role: 'file-server', warnings: [], source: { size: 40 * 1024 ** 3 } },
   { name: 'dc01-2026-11-20', description: 'domain controller', created: '2026-11-20T10:00:00.000Z', role: 'domain-controller', warnings: warningsFor('domain-controller'), source: { size: 60 * 1024 ** 3 } },
