@@ -54,6 +54,7 @@ export function registerHostCommands(cli: Command): void {
     .option('--name <name>', 'a name for it')
     .option('--notes <text>', 'notes for the admins')
     .option('--ignore', 'never answer its PXE requests')
+    .option('--no-ignore', 'answer its PXE requests again')
     .option('--menu-timeout <seconds>', "this host's menu timeout (overrides serve --menu-timeout)", (v) => Number(v))
     .addOption(stateOption())
     .action((m: string, o: { name?: string; notes?: string; ignore?: boolean; menuTimeout?: number; state: string }) =>
@@ -61,7 +62,7 @@ export function registerHostCommands(cli: Command): void {
         if (o.menuTimeout !== undefined && !(Number.isInteger(o.menuTimeout) && o.menuTimeout >= 1 && o.menuTimeout <= 3600)) {
           throw new NetrestoreError('USAGE', '--menu-timeout takes whole seconds from 1 to 3600');
         }
-        h.upsert({ mac: mac(m), name: o.name ?? null, notes: o.notes ?? null, ignore: o.ignore ?? false, menuTimeout: o.menuTimeout ?? null });
+        h.upsert({ mac: mac(m), name: o.name ?? null, notes: o.notes ?? null, ignore: o.ignore, menuTimeout: o.menuTimeout ?? null });
         t.audit('cli', 'host-add', `${mac(m)} ${o.name ?? ''}${o.ignore ? ' ignore' : ''}`);
         out(`host ${mac(m)} saved`);
       }),

@@ -39,7 +39,7 @@ export function adminApi(o: { hosts: HostStore; tasks: TaskStore; log: Logger; i
     const b = (req.body ?? {}) as { name?: unknown; notes?: unknown; ignore?: unknown; menuTimeout?: unknown };
     const t = b.menuTimeout;
     if (t !== undefined && !(Number.isInteger(t) && (t as number) >= 1 && (t as number) <= 3600)) return void res.status(400).json({ error: 'menuTimeout takes whole seconds from 1 to 3600' });
-    o.hosts.upsert({ mac, name: typeof b.name === 'string' ? b.name : null, notes: typeof b.notes === 'string' ? b.notes : null, ignore: b.ignore === true, menuTimeout: (t as number | undefined) ?? null });
+    o.hosts.upsert({ mac, name: typeof b.name === 'string' ? b.name : null, notes: typeof b.notes === 'string' ? b.notes : null, ignore: typeof b.ignore === 'boolean' ? b.ignore : undefined, menuTimeout: (t as number | undefined) ?? null });
     o.tasks.audit('api', 'host-put', `${mac} ${JSON.stringify(b)}`);
     res.json(o.hosts.get(mac));
   });

@@ -33,9 +33,10 @@ export class HostStore {
     this.#db = db;
     this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts WHERE mac = ?');
     this.#upsert = db.prepare(
-      `INSERT INTO hosts (mac, name, notes, ignore, menu_timeout) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT(mac) DO UPDATE SET name = coalesce(excluded.name, name), notes = coalesce(excluded.notes, notes), ignore = excluded.ignore,
-         menu_timeout = coalesce(excluded.menu_timeout, menu_timeout)`,
+      // Only what is given changes: adding a name to an ignored host keeps it ignored.
+      `INSERT INTO hosts (mac, name, notes, ignore, menu_timeout) VALUES (?1, ?2, ?3, coalesce(?4, 0), ?5)
+       ON CONFLICT(mac) DO UPDATE SET name = coalesce(?2, name), notes = coalesce(?3, notes), ignore = coalesce(?4, ignore),
+         menu_timeout = coalesce(?5, menu_timeout)`,
     );
     this.#seen = db.prepare('INSERT INTO hosts (mac, last_seen) VALUES (?, ?) ON CONFLICT(mac) DO UPDATE SET last_seen = excluded.last_seen');
   }
@@ -51,7 +52,7 @@ export class HostStore {
   }
 
   upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean; menuTimeout?: number | null }): void {
-    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore ? 1 : 0, h.menuTimeout ?? null);
+    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore === undefined ? null : h.ignore ? 1 : 0, h.menuTimeout ?? null);
   }
 
   /** Note that a host was seen; written by flushSeen, so a booting room costs one write per batch. */
