@@ -95,7 +95,12 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
       const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
       if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
       await t.fh.write(data, 0, length, offset);
-      written.push(i);
+      if (o.verify !== false && !t.block) {
+        // A file: read it back now and compare with the bytes whose hash was just
+        // checked (a memcmp, far cheaper than hashing the disk again later).
+        const back = await readFully(t.fh, offset, length, buf);
+        if (!back.equals(data)) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
+      } else written.push(i);
       stats.bytesWritten += length;
       stats.chunksWritten++;
     }
@@ -104,9 +109,10 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   }
 
   if (o.verify !== false) {
-    // Every chunk left alone was just read from the disk and matched the image.
-    // Read back each chunk written (from the device, not the cache, on a block
-    // device) and check it against the manifest: together that is the whole disk.
+    // Every chunk left alone was just read from the disk and matched the image,
+    // and a file's chunks were read back as they were written. On a block device,
+    // read back each chunk written from the device itself (not the cache) and
+    // check it against the manifest: together that is the whole disk.
     if (t.block) await flushBuffers(t.path);
     let checked = 0;
     const check = new Limiter(o.parallel ?? 4);
