@@ -105,7 +105,7 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: base });
     }
     if (c.tftpPort !== 'off') {
-      if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'build it with `netrestore build-env` or set --boot-dir' });
+      if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'put the iPXE binaries there (Debian\'s ipxe package: /usr/lib/ipxe/undionly.kpxe, snponly.efi, ipxe.efi) or set --boot-dir' });
       // Virtual files (per-host boot scripts) join this map as the menus arrive.
       const virtual = new Map<string, VirtualFile>();
       const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log });
