@@ -14,7 +14,9 @@ import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
 import { existsSync } from 'node:fs';
-import { DirectoryProvider, LayeredProvider, type VirtualFile } from './tftp/provider.ts';
+import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
+import { BootFace } from './menus/boot-face.ts';
+import { tftpBootScripts } from './menus/tftp-scripts.ts';
 import { startTftpServer } from './tftp/server.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
@@ -73,6 +75,8 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
   try {
     const net = c.dhcp === 'off' && !c.serverIp ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
     let httpRunning = false;
+    let face: BootFace | undefined;
+    let tftpBase: string | undefined;
     if (c.httpPort !== 'off') {
       const store = await new FileStore(c.images).init();
       const token = adminToken(db, c.adminToken);
@@ -80,34 +84,38 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
       const base = serverIp ? `http://${serverIp}:${c.httpPort}` : undefined;
       if (!base) log.warn('http.no-boot-face', { reason: 'no address to give iPXE: set --server-ip to serve boot menus' });
+      const tasks = new TaskStore(db);
+      face = base
+        ? new BootFace({
+            apiBase: base,
+            store,
+            hosts,
+            tasks,
+            renderer: new Renderer(c.menuTemplates),
+            settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, kernel: c.kernel, initrd: c.initrd },
+            log,
+            checkLogin: (user: string, password: string) => user === c.menuUser && (c.menuPassword ? safeEqual(password, c.menuPassword) : token.check(password)),
+          })
+        : undefined;
       const http = await startHttpServer({
         listen: c.listen,
         port: c.httpPort,
         store,
         log,
         isAdmin: token.check,
-        tasks: new TaskStore(db),
+        tasks,
         hosts,
-        ...(base
-          ? {
-              boot: {
-                base,
-                bootDir: c.bootDir,
-                renderer: new Renderer(c.menuTemplates),
-                settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, kernel: c.kernel, initrd: c.initrd },
-                checkLogin: (user: string, password: string) => user === c.menuUser && (c.menuPassword ? safeEqual(password, c.menuPassword) : token.check(password)),
-              },
-            }
-          : {}),
+        ...(base && face ? { boot: { base, bootDir: c.bootDir, face } } : {}),
       });
+      tftpBase = serverIp ? `tftp://${serverIp}${c.tftpPort === 69 ? '' : `:${c.tftpPort}`}` : undefined;
       httpRunning = base !== undefined;
       closers.push(() => http.close());
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: base });
     }
     if (c.tftpPort !== 'off') {
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'put the iPXE binaries there (Debian\'s ipxe package: /usr/lib/ipxe/undionly.kpxe, snponly.efi, ipxe.efi) or set --boot-dir' });
-      // Virtual files (per-host boot scripts) join this map as the menus arrive.
-      const virtual = new Map<string, VirtualFile>();
+      // The boot scripts as virtual files, when the boot face runs; else only the directory.
+      const virtual = face && tftpBase ? tftpBootScripts(face, tftpBase) : () => undefined;
       const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log });
       closers.push(() => tftp.close());
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });

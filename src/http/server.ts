@@ -21,7 +21,7 @@ export interface HttpOptions {
   tasks: TaskStore;
   hosts: HostStore;
   /** The boot face (menus, boot files); absent: the images API only. */
-  boot?: Omit<BootRoutesOptions, 'store' | 'log' | 'tasks' | 'hosts'>;
+  boot?: Omit<BootRoutesOptions, 'log'>;
 }
 
 export async function startHttpServer(o: HttpOptions): Promise<{ port: number; close(): Promise<void> }> {
@@ -31,7 +31,7 @@ export async function startHttpServer(o: HttpOptions): Promise<{ port: number; c
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
   });
-  if (o.boot) app.use(bootRoutes({ ...o.boot, store: o.store, log: o.log, tasks: o.tasks, hosts: o.hosts }));
+  if (o.boot) app.use(bootRoutes({ ...o.boot, log: o.log }));
   app.use('/api', tasksApi({ tasks: o.tasks, log: o.log, isAdmin: o.isAdmin }));
   app.use('/api', adminApi({ hosts: o.hosts, tasks: o.tasks, log: o.log, isAdmin: o.isAdmin }));
   // Agents booted from the menu present their session token; admins and capture scripts the admin token.

@@ -49,9 +49,8 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
 
 const DANGEROUS: ReadonlySet<Role> = new Set(['domain-controller', 'exchange']);
 
-export function menuContext(o: { base: string; mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; notice?: string | undefined }): object {
+export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; notice?: string | undefined }): object {
   return {
-    base: o.base,
     host: { mac: o.mac, name: o.hostName ?? '' },
     title: `${o.settings.title} - ${o.hostName ? `${o.hostName} ` : ''}${o.mac}`,
     timeoutMs: o.settings.timeoutSeconds * 1000,

@@ -93,20 +93,26 @@ export class DirectoryProvider implements FileProvider {
   }
 }
 
-export type VirtualFile = (ctx: RequestContext) => Buffer | Promise<Buffer>;
+/** Generated files: the bytes for a (checked) path, or undefined to fall through to the directory. */
+export type VirtualFiles = (path: string, ctx: RequestContext) => Buffer | undefined | Promise<Buffer | undefined>;
 
-/** Virtual files by exact name, then the fallback provider. */
+/** A fixed set of virtual files by exact name. */
+export function virtualMap(files: Map<string, (ctx: RequestContext) => Buffer | Promise<Buffer>>): VirtualFiles {
+  return (path, ctx) => files.get(path)?.(ctx);
+}
+
+/** Virtual files first, then the fallback provider. */
 export class LayeredProvider implements FileProvider {
-  readonly #virtual: Map<string, VirtualFile>;
+  readonly #virtual: VirtualFiles;
   readonly #fallback: FileProvider;
-  constructor(virtual: Map<string, VirtualFile>, fallback: FileProvider) {
+  constructor(virtual: VirtualFiles, fallback: FileProvider) {
     this.#virtual = virtual;
     this.#fallback = fallback;
   }
 
   async open(path: string, ctx: RequestContext): Promise<OpenFile> {
-    const make = this.#virtual.get(checkPath(path));
-    return make ? memoryFile(await make(ctx)) : this.#fallback.open(path, ctx);
+    const made = await this.#virtual(checkPath(path), ctx);
+    return made ? memoryFile(made) : this.#fallback.open(path, ctx);
   }
 }
 

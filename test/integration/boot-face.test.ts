@@ -21,7 +21,8 @@ const boot = join(dir, 'boot');
 const state = join(dir, 'state.db');
 const kernel = randomBytes(3_000_000);
 let served: Served;
-const args = ['--dhcp', 'off', '--tftp-port', 'off', '--http-port', String(PORT), '--listen', '127.0.0.1', '--boot-dir', boot, '--images', join(dir, 'store'), '--state', state, '--admin-token', TOKEN, '--menu-password', 'letmein-please', '--log-level', 'debug'];
+const TFTP = 16905;
+const args = ['--dhcp', 'off', '--tftp-port', String(TFTP), '--http-port', String(PORT), '--listen', '127.0.0.1', '--boot-dir', boot, '--images', join(dir, 'store'), '--state', state, '--admin-token', TOKEN, '--menu-password', 'letmein-please', '--log-level', 'debug'];
 const curl = (...a: string[]) => execa('curl', ['-sS', ...a], { reject: false, encoding: 'buffer' });
 const text = async (url: string) => (await execa('curl', ['-sS', url])).stdout;
 const nr = (...a: string[]) => execa(BIN, a, { reject: false, all: true });
@@ -155,5 +156,24 @@ describe('admin API', () => {
     expect((await api('POST', '/hosts/not-a-mac/task', { kind: 'restore', image: 'fs01' })).status).toBe(400);
     expect((await api('POST', '/hosts/52:54:00:83:00:09/task', { kind: 'format', image: 'fs01' })).status).toBe(400);
     expect(JSON.parse((await api('GET', '/history')).body)).toEqual(expect.arrayContaining([expect.objectContaining({ image: 'fs01', result: 'done' })]));
+  });
+});
+
+describe('boot scripts over TFTP, for sites where iPXE cannot use HTTP', () => {
+  const tftp = async (path: string) => (await execa('curl', ['-sS', `tftp://127.0.0.1:${TFTP}/${path}`])).stdout;
+
+  it('serves boot.ipxe, the per-host decision and the login as virtual files', async () => {
+    expect(await tftp('boot.ipxe')).toContain(`chain --autofree tftp://127.0.0.1:${TFTP}/hosts/\${net0/mac:hexhyp}.ipxe`);
+    const menu = await tftp('hosts/52-54-00-83-00-05.ipxe');
+    expect(menu).toContain('choose --default local');
+    expect(menu).toContain(`tftp://127.0.0.1:${TFTP}/auth/\${net0/mac:hexhyp}/\${mode}/\${image}/`);
+    expect(await tftp('auth/52-54-00-83-00-05/restore/fs01/admin/wrong.ipxe')).toContain('Wrong user name or password');
+    await new Promise((r) => setTimeout(r, 2100));
+    const ok = await tftp('auth/52-54-00-83-00-05/restore/fs01/admin/letmein-please.ipxe');
+    expect(ok).toContain(`kernel tftp://127.0.0.1:${TFTP}/vmlinuz initrd=initrd.img netrestore.server=${B}`);
+    expect(ok).toContain(`initrd --name initrd.img tftp://127.0.0.1:${TFTP}/initrd.img`);
+    // The kernel itself comes from the boot directory.
+    await execa('curl', ['-sS', '--tftp-blksize', '1468', `tftp://127.0.0.1:${TFTP}/vmlinuz`, '-o', join(dir, 'k')]);
+    expect((await execa('cmp', [join(dir, 'k'), join(boot, 'vmlinuz')], { reject: false })).exitCode).toBe(0);
   });
 });

@@ -4,6 +4,7 @@ import { warningsFor } from '../../src/images/format.ts';
 import { kernelCmdline, menuContext, parseMac, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
 import { LoginGuard } from '../../src/menus/login-guard.ts';
 import { ipxeText, Renderer } from '../../src/menus/render.ts';
+import { httpTransport, tftpTransport } from '../../src/menus/boot-face.ts';
 import type { Task } from '../../src/state/tasks.ts';
 import { golden } from '../helpers/golden.ts';
 
@@ -47,8 +48,9 @@ describe('boot decision', () => {
 
 describe('rendered scripts (golden)', () => {
   const r = new Renderer();
+  const http = httpTransport('http://10.0.0.1:8080');
   it('menu: images, DC warning with a second confirmation, login, local disk by default', () => {
-    const text = r.render('menu', menuContext({ base: 'http://10.0.0.1:8080', mac: MAC, hostName: 'fs01', images, settings }));
+    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: 'fs01', images, settings }), ...http });
     golden(join(FIXTURES, 'menu.ipxe'), text);
     expect(text.startsWith('#!ipxe\n')).toBe(true);
     expect(text).toContain('choose --default local --timeout 10000 target || goto local');
@@ -58,14 +60,16 @@ describe('rendered scripts (golden)', () => {
     expect(text).toContain('login || goto start');
   });
   it('menu with a notice and no images', () => {
-    const text = r.render('menu', menuContext({ base: 'http://10.0.0.1:8080', mac: MAC, hostName: undefined, images: [], settings, notice: 'Task 7 started but did not finish' }));
+    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: undefined, images: [], settings, notice: 'Task 7 started but did not finish' }), ...tftpTransport('tftp://10.0.0.1') });
     golden(join(FIXTURES, 'menu-empty.ipxe'), text);
     expect(text).toContain('(no images published yet)');
+    // Over TFTP the login parameters travel as path segments (no query strings).
+    expect(text).toContain('chain --autofree tftp://10.0.0.1/auth/${net0/mac:hexhyp}/${mode}/${image}/${username:uristring}/${password:uristring}.ipxe || goto start');
   });
   it('environment: kernel, initrd and the command line the agent reads', () => {
     const cmdline = kernelCmdline({ base: 'http://10.0.0.1:8080', token: 'TOKEN', mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
     expect(cmdline).toBe('netrestore.server=http://10.0.0.1:8080 netrestore.token=TOKEN netrestore.mode=restore netrestore.image=fs01 netrestore.task=7 netrestore.disk=/dev/sda console=tty0 console=ttyS0,115200');
-    const text = r.render('environment', { base: 'http://10.0.0.1:8080', mode: 'restore', mac: MAC, image: 'fs01', task: 7, kernel: 'vmlinuz', initrd: 'initrd.img', cmdline });
+    const text = r.render('environment', { ...http, mode: 'restore', mac: MAC, image: 'fs01', task: 7, kernel: 'vmlinuz', initrd: 'initrd.img', cmdline });
     golden(join(FIXTURES, 'environment.ipxe'), text);
     expect(text).toContain('|| goto failed');
   });

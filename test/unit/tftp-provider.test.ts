@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { checkPath, DirectoryProvider, LayeredProvider, netasciiFile, ProviderError, toNetascii } from '../../src/tftp/provider.ts';
+import { checkPath, DirectoryProvider, LayeredProvider, netasciiFile, ProviderError, toNetascii, virtualMap } from '../../src/tftp/provider.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'nr-prov-'));
 const outside = mkdtempSync(join(tmpdir(), 'nr-outside-'));
@@ -51,7 +51,7 @@ describe('TFTP file provider', () => {
   });
 
   it('puts virtual files in front of the directory, made per request', async () => {
-    const p = new LayeredProvider(new Map([['boot.ipxe', (c) => Buffer.from(`#!ipxe\necho ${c.client.address}\n`)]]), dir);
+    const p = new LayeredProvider(virtualMap(new Map([['boot.ipxe', (c: { client: { address: string } }) => Buffer.from(`#!ipxe\necho ${c.client.address}\n`)]])), dir);
     const f = await p.open('boot.ipxe', ctx);
     expect((await f.read(0, f.size)).toString()).toBe('#!ipxe\necho 10.0.0.9\n');
     expect((await p.open('efi/snponly.efi', ctx)).size).toBe(3);

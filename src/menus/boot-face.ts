@@ -1,0 +1,141 @@
+/**
+ * The boot scripts a machine gets after iPXE starts, the same over HTTP and
+ * over TFTP (for sites where iPXE cannot use HTTP). A `Transport` says how
+ * the scripts refer back to the server; everything else is one decision.
+ */
+import { NAME_PATTERN } from '../images/format.ts';
+import type { ImageStore } from '../images/store.ts';
+import type { Logger } from '../log.ts';
+import type { HostStore } from '../state/hosts.ts';
+import type { TaskStore } from '../state/tasks.ts';
+import { kernelCmdline, menuContext, planBoot, type MenuSettings } from './boot-plan.ts';
+import { LoginGuard } from './login-guard.ts';
+import type { Renderer } from './render.ts';
+
+/** iPXE URLs of one face; `${…}` parts are expanded by iPXE on the client. */
+export interface Transport {
+  /** This machine's boot script. */
+  self: string;
+  /** The login check, with ${mode}, ${image}, ${username}, ${password}. */
+  auth: string;
+  /** Folder URL of kernel and initrd. */
+  files: string;
+}
+
+export function httpTransport(base: string): Transport {
+  return {
+    self: `${base}/boot.ipxe?mac=\${net0/mac}`,
+    auth: `${base}/auth.ipxe?mac=\${net0/mac}&mode=\${mode}&image=\${image}&username=\${username:uristring}&password=\${password:uristring}`,
+    files: `${base}/boot`,
+  };
+}
+
+/** TFTP has no query strings: the parameters are path segments of virtual files. */
+export function tftpTransport(base: string): Transport {
+  return {
+    self: `${base}/hosts/\${net0/mac:hexhyp}.ipxe`,
+    auth: `${base}/auth/\${net0/mac:hexhyp}/\${mode}/\${image}/\${username:uristring}/\${password:uristring}.ipxe`,
+    files: base,
+  };
+}
+
+export interface BootFaceOptions {
+  /** The HTTP base the restore environment talks to (its images API). */
+  apiBase: string;
+  store: ImageStore;
+  hosts: HostStore;
+  tasks: TaskStore;
+  renderer: Renderer;
+  settings: MenuSettings;
+  log: Logger;
+  checkLogin: (username: string, password: string) => boolean;
+  sessionMs?: number;
+  now?: () => number;
+}
+
+export interface LoginRequest {
+  mac: string | undefined;
+  mode: string;
+  image: string;
+  username: string;
+  password: string;
+}
+
+const MODES = new Set(['restore', 'capture', 'shell']);
+
+export class BootFace {
+  readonly #o: BootFaceOptions;
+  readonly #guard = new LoginGuard();
+  readonly #now: () => number;
+
+  constructor(o: BootFaceOptions) {
+    this.#o = o;
+    this.#now = o.now ?? Date.now;
+  }
+
+  #message(t: Transport, reason: string, message: string, extra: { delaySeconds?: number; back?: boolean } = {}): string {
+    return this.#o.renderer.render('message', { self: t.self, reason, message, ...extra });
+  }
+
+  #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null): string {
+    const o = this.#o;
+    const token = o.tasks.openSession({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000);
+    return o.renderer.render('environment', {
+      self: t.self,
+      files: t.files,
+      mode,
+      mac,
+      image,
+      task,
+      kernel: o.settings.kernel,
+      initrd: o.settings.initrd,
+      cmdline: kernelCmdline({ base: o.apiBase, token, mode, image, task, disk }),
+    });
+  }
+
+  /** The script for `mac` (undefined: ask the machine to come back with its MAC). */
+  async boot(t: Transport, mac: string | undefined, from: string): Promise<string> {
+    const o = this.#o;
+    if (mac) o.hosts.seen(mac, this.#now());
+    const host = mac ? o.hosts.get(mac) : undefined;
+    const plan = planBoot(mac, host, mac ? o.tasks.current(mac) : undefined);
+    o.log.info('boot.decision', { mac, plan: plan.kind, task: plan.kind === 'task' ? plan.task.id : undefined, from });
+    switch (plan.kind) {
+      case 'chain':
+        return o.renderer.render('chain', { self: t.self });
+      case 'ignored':
+        return this.#message(t, 'host marked ignore', 'netrestore: this machine is set to ignore; booting from the local disk');
+      case 'task':
+        // Authorised when the admin made the task: no menu, no login.
+        return this.#environment(t, plan.task.kind, mac!, plan.task.image, plan.task.id, plan.task.disk);
+      case 'menu': {
+        // A host may have its own timeout (a machine that must wait for someone at the console, say).
+        const settings = host?.menuTimeout ? { ...o.settings, timeoutSeconds: host.menuTimeout } : o.settings;
+        const images = await o.store.listManifests();
+        return o.renderer.render('menu', { ...menuContext({ mac: mac!, hostName: host?.name, images, settings, notice: plan.notice }), self: t.self, auth: t.auth });
+      }
+    }
+  }
+
+  /** A menu login: checked, slowed down after failures, then the environment. */
+  async login(t: Transport, r: LoginRequest, from: string): Promise<string> {
+    const o = this.#o;
+    const image = r.image === '-' ? '' : r.image;
+    if (!r.mac || !MODES.has(r.mode)) return this.#message(t, 'bad login request', 'netrestore: this login request is incomplete', { delaySeconds: 3, back: true });
+    const wait = this.#guard.wait(r.mac, this.#now());
+    if (wait > 0) return this.#message(t, 'too many attempts', `Too many wrong logins from this machine: wait ${wait} s`, { delaySeconds: wait, back: true });
+    if (!o.checkLogin(r.username, r.password)) {
+      const delay = this.#guard.failed(r.mac, this.#now());
+      o.tasks.audit(`host ${r.mac}`, 'login-failed', `mode ${r.mode}`);
+      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, nextWaitSeconds: delay });
+      return this.#message(t, 'wrong login', 'Wrong user name or password', { delaySeconds: 2, back: true });
+    }
+    this.#guard.succeeded(r.mac);
+    if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.store.readManifest(image)))) {
+      return this.#message(t, 'no such image', `There is no image named ${image}`, { delaySeconds: 3, back: true });
+    }
+    o.tasks.audit(`host ${r.mac}`, 'login', `mode ${r.mode}${image ? ` image ${image}` : ''}`);
+    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from });
+    return this.#environment(t, r.mode, r.mac, image || null, null, null);
+  }
+}

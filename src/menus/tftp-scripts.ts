@@ -1,0 +1,33 @@
+/**
+ * The boot scripts as TFTP virtual files, for sites where iPXE cannot use
+ * HTTP: `boot.ipxe`, `hosts/aa-bb-cc-dd-ee-ff.ipxe` (the per-host decision)
+ * and `auth/MAC/MODE/IMAGE/USER/PASSWORD.ipxe` (a menu login; TFTP has no
+ * query strings, so the parameters are path segments, URI-encoded by iPXE).
+ */
+import type { VirtualFiles } from '../tftp/provider.ts';
+import { tftpTransport, type BootFace } from './boot-face.ts';
+import { parseMac } from './boot-plan.ts';
+
+const HOST = /^hosts\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
+const AUTH = /^auth\/([0-9a-f-]{17})\/([a-z]+)\/([^/]+)\/([^/]+)\/([^/]+)\.ipxe$/i;
+
+const decode = (s: string): string => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+export function tftpBootScripts(face: BootFace, tftpBase: string): VirtualFiles {
+  const t = tftpTransport(tftpBase);
+  return async (path, ctx) => {
+    const from = `${ctx.client.address}:${ctx.client.port}`;
+    if (path === 'boot.ipxe') return Buffer.from(await face.boot(t, undefined, from));
+    const host = HOST.exec(path);
+    if (host) return Buffer.from(await face.boot(t, parseMac(host[1]), from));
+    const a = AUTH.exec(path);
+    if (a) return Buffer.from(await face.login(t, { mac: parseMac(a[1]), mode: a[2]!, image: decode(a[3]!), username: decode(a[4]!), password: decode(a[5]!) }, from));
+    return undefined;
+  };
+}
