@@ -46,6 +46,7 @@ export function program(): Command {
     .option('--admin-token <token>', 'admin token for the API (default: generated on first start and printed once)')
     .option('--menu-title <text>', 'boot menu title (default netrestore)')
     .option('--menu-timeout <seconds>', 'seconds before the menu boots the local disk (default 10)', toInt)
+    .option('--menu-default <entry>', 'entry taken after the timeout: local (default), shell, capture or an image name')
     .option('--menu-user <name>', 'user name for menu logins (default admin)')
     .option('--menu-password <password>', 'password for menu logins (default: the admin token)')
     .option('--menu-templates <dir>', 'folder with your own copies of the menu templates')

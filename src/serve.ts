@@ -85,6 +85,7 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       const base = serverIp ? `http://${serverIp}:${c.httpPort}` : undefined;
       if (!base) log.warn('http.no-boot-face', { reason: 'no address to give iPXE: set --server-ip to serve boot menus' });
       const tasks = new TaskStore(db);
+      if (c.menuDefault !== 'local') log.warn('menu.default-not-local', { default: c.menuDefault, note: 'after the timeout the menu waits at the login prompt: machines that boot from the network first will not come back by themselves' });
       face = base
         ? new BootFace({
             apiBase: base,
@@ -92,7 +93,7 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
             hosts,
             tasks,
             renderer: new Renderer(c.menuTemplates),
-            settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, kernel: c.kernel, initrd: c.initrd },
+            settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
             log,
             checkLogin: (user: string, password: string) => user === c.menuUser && (c.menuPassword ? safeEqual(password, c.menuPassword) : token.check(password)),
           })

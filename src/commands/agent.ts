@@ -18,6 +18,7 @@ import { describeContents, mountedFrom, openTarget } from '../restore-agent/targ
 interface Common {
   server: string;
   token?: string;
+  task?: number;
   json?: boolean;
 }
 
@@ -52,7 +53,22 @@ const serverOptions = (c: Command) =>
   c
     .requiredOption('--server <url>', 'the netrestore server, e.g. http://10.0.0.1:8080')
     .option('--token <token>', 'token for the server (default: $NETRESTORE_TOKEN)')
+    .option('--task <id>', 'the one-shot task this runs for: reported started, then done or failed', (v) => Number(v))
     .option('--json', 'print one JSON summary at the end');
+
+/**
+ * Tell the server how task `id` (if any) goes. A report that cannot be made is
+ * said on stderr but does not fail the work: the next boot then shows the task
+ * as started, never runs it again by itself.
+ */
+async function reportTask(client: ImagesClient, id: number | undefined, state: 'started' | 'done' | 'failed', extra: { error?: string; bytes?: number } = {}): Promise<void> {
+  if (id === undefined) return;
+  try {
+    await client.taskState(id, state, extra);
+  } catch (err) {
+    process.stderr.write(`warning: could not report task ${id} as ${state}: ${(err as Error).message}\n`);
+  }
+}
 
 export function registerAgentCommands(cli: Command): void {
   registerRestore(cli);
@@ -71,6 +87,7 @@ export function registerAgentCommands(cli: Command): void {
     const base = { image: o.name, source: o.source };
     let reader;
     try {
+      await reportTask(client, o.task, 'started');
       reader = await openSource(o.source);
       const bar = terminalProgress();
       const { manifest, stats } = await capture(client, reader, {
@@ -84,8 +101,10 @@ export function registerAgentCommands(cli: Command): void {
       bar.end();
       for (const w of manifest.warnings) process.stderr.write(`warning: ${w}\n`);
       const seconds = (performance.now() - t0) / 1000;
+      await reportTask(client, o.task, 'done', { bytes: stats.bytesTotal });
       finish(o, { ok: true, ...base, ...stats, bytesFetched: 0, bytesWritten: 0, seconds: Number(seconds.toFixed(2)), verified: true }, `captured ${o.name}: ${formatBytes(stats.bytesTotal)} read, ${formatBytes(stats.bytesUploaded)} uploaded in ${seconds.toFixed(1)} s`);
     } catch (err) {
+      await reportTask(client, o.task, 'failed', { error: (err as Error).message });
       finish(o, { ok: false, ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), error: (err as Error).message }, '');
     } finally {
       await reader?.close();
@@ -109,6 +128,7 @@ function registerRestore(cli: Command): void {
     const base = { image: o.image, target: o.target };
     let target;
     try {
+      await reportTask(client, o.task, 'started');
       const m = await client.manifest(o.image);
       for (const w of m.warnings) process.stderr.write(`warning: ${w}\n`);
       const mounted = await mountedFrom(o.target).catch(() => undefined);
@@ -138,8 +158,10 @@ function registerRestore(cli: Command): void {
       bar.end();
       const seconds = (performance.now() - t0) / 1000;
       void client.progress({ mode: 'restore', image: m.name, phase: 'done', done: m.source.size, total: m.source.size });
+      await reportTask(client, o.task, 'done', { bytes: stats.bytesWritten });
       finish(o, { ok: true, ...base, ...stats, seconds: Number(seconds.toFixed(2)) }, `restored ${m.name} to ${o.target}: ${formatBytes(stats.bytesWritten)} written, ${stats.chunksSkipped} chunks already right, ${stats.verified ? 'verified' : 'not verified'}, ${seconds.toFixed(1)} s`);
     } catch (err) {
+      await reportTask(client, o.task, 'failed', { error: (err as Error).message });
       finish(o, { ok: false, ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), verified: false, error: (err as Error).message }, '');
     } finally {
       await target?.fh.close();

@@ -39,11 +39,11 @@ export function registerHostCommands(cli: Command): void {
     .option('--json', 'as JSON')
     .action((o: { state: string; json?: boolean }) =>
       withDb(o.state, (h, t) => {
-        const list = h.list().map((x) => ({ ...x, task: t.current(x.mac) ?? null }));
+        const list = h.list().map((x) => ({ ...x, task: t.latest(x.mac) ?? null }));
         if (o.json) return out(JSON.stringify(list));
         if (list.length === 0) return out('no hosts yet: they appear when they boot, or add one with `netrestore hosts add MAC --name NAME`');
         out(`${'MAC'.padEnd(18)} ${'NAME'.padEnd(16)} ${'LAST SEEN'.padEnd(20)} TASK`);
-        for (const x of list) out(`${x.mac.padEnd(18)} ${(x.name ?? '').padEnd(16)} ${when(x.lastSeen).padEnd(20)} ${x.ignore ? 'ignored ' : ''}${x.task ? `${x.task.kind} ${x.task.image} (${x.task.state})` : ''}`);
+        for (const x of list) out(`${x.mac.padEnd(18)} ${(x.name ?? '').padEnd(16)} ${when(x.lastSeen).padEnd(20)} ${x.ignore ? 'ignored ' : ''}${x.task && x.task.state !== 'cancelled' ? `${x.task.kind} ${x.task.image} (${x.task.state}${x.task.error ? `: ${x.task.error}` : ''})` : ''}`);
       }),
     );
 

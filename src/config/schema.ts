@@ -50,6 +50,12 @@ export const serveSchema = z
     menuTitle: z.string().min(1).max(60).default('netrestore'),
     /** Seconds the menu waits before it boots the local disk. */
     menuTimeout: z.number().int().min(1).max(3600).default(10),
+    /**
+     * The entry chosen when the timeout runs out: "local" (the local disk), "shell",
+     * "capture", or an image name. Anything but local waits at the login prompt, so
+     * a machine that boots from the network first no longer comes back by itself.
+     */
+    menuDefault: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'local, shell, capture or an image name').default('local'),
     /** User name and password for restore, capture and shell entries; without a password, the admin token is the password. */
     menuUser: z.string().min(1).default('admin'),
     menuPassword: z.string().min(8, 'at least 8 characters').optional(),

@@ -30,7 +30,7 @@ export function adminApi(o: { hosts: HostStore; tasks: TaskStore; log: Logger; i
   };
 
   r.get('/hosts', admin, (_req, res) => {
-    res.json(o.hosts.list().map((h) => ({ ...h, task: o.tasks.current(h.mac) ?? null })));
+    res.json(o.hosts.list().map((h) => ({ ...h, task: o.tasks.latest(h.mac) ?? null })));
   });
 
   r.put('/hosts/:mac', admin, express.json(), (req, res) => {

@@ -10,6 +10,8 @@ import { formatBytes } from '../progress.ts';
 export interface MenuSettings {
   title: string;
   timeoutSeconds: number;
+  /** "local", "shell", "capture" or an image name. */
+  defaultEntry: string;
   kernel: string;
   initrd: string;
 }
@@ -50,7 +52,11 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
 const DANGEROUS: ReadonlySet<Role> = new Set(['domain-controller', 'exchange']);
 
 export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; notice?: string | undefined }): object {
+  // The default must name an entry that exists, else the local disk.
+  const imageIndex = o.images.findIndex((m) => m.name === o.settings.defaultEntry);
+  const defaultEntry = ['local', 'shell', 'capture'].includes(o.settings.defaultEntry) ? o.settings.defaultEntry : imageIndex >= 0 ? `img${imageIndex}` : 'local';
   return {
+    defaultEntry,
     host: { mac: o.mac, name: o.hostName ?? '' },
     title: `${o.settings.title} - ${o.hostName ? `${o.hostName} ` : ''}${o.mac}`,
     timeoutMs: o.settings.timeoutSeconds * 1000,

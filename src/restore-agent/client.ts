@@ -143,6 +143,12 @@ export class ImagesClient {
     await this.#json(await this.#request('POST', '/api/images', { json: m }), `publishing ${m.name}`);
   }
 
+  /** Report the state of a one-shot task (started, done, failed). */
+  async taskState(id: number, state: 'started' | 'done' | 'failed', extra: { error?: string; bytes?: number } = {}): Promise<void> {
+    const res = await this.#request('POST', `/api/tasks/${id}`, { json: { state, ...extra } });
+    if (!res.ok) this.#json(res, `reporting task ${id} ${state}`);
+  }
+
   /** Best effort: progress reports never stop the work. */
   async progress(p: Record<string, unknown>): Promise<void> {
     try {

@@ -56,6 +56,11 @@ export class TaskStore {
     return this.#db.prepare("SELECT * FROM tasks WHERE mac = ? AND state IN ('pending', 'started') ORDER BY id DESC LIMIT 1").get(normalizeMac(mac)) as Task | undefined;
   }
 
+  /** The newest task of a host whatever its state: a failed one stays visible with its error. */
+  latest(mac: string): Task | undefined {
+    return this.#db.prepare('SELECT * FROM tasks WHERE mac = ? ORDER BY id DESC LIMIT 1').get(normalizeMac(mac)) as Task | undefined;
+  }
+
   list(): Task[] {
     return this.#db.prepare('SELECT * FROM tasks ORDER BY id DESC LIMIT 200').all() as unknown as Task[];
   }

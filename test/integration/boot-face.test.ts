@@ -114,6 +114,24 @@ describe('boot decision and login', () => {
     expect(after).not.toContain('did not finish');
   });
 
+  it('an agent run with --task reports it: done with its bytes, or failed with its error, in the history', async () => {
+    const mac2 = '52:54:00:83:00:04';
+    const id = /task (\d+)/.exec((await nr('hosts', 'task', mac2, 'restore', 'fs01', '--state', state)).stdout)![1]!;
+    const token = /netrestore\.token=(\S+)/.exec(await text(`${B}/boot.ipxe?mac=${mac2}`))![1]!;
+    const r = await nr('restore', '--server', B, '--token', token, '--image', 'fs01', '--target', join(dir, 'task-target.raw'), '--task', id, '--json');
+    expect(JSON.parse(r.stdout).ok, r.all).toBe(true);
+    expect((await nr('hosts', 'history', '--state', state)).stdout).toMatch(/52:54:00:83:00:04\s+restore\s+fs01\s+done/);
+    expect(await text(`${B}/boot.ipxe?mac=${mac2}`)).toContain('choose --default local'); // no second restore
+
+    const id2 = /task (\d+)/.exec((await nr('hosts', 'task', mac2, 'restore', 'fs01', '--state', state)).stdout)![1]!;
+    const token2 = /netrestore\.token=(\S+)/.exec(await text(`${B}/boot.ipxe?mac=${mac2}`))![1]!;
+    writeFileSync(join(dir, 'tiny.raw'), Buffer.alloc(1024 * 1024));
+    const bad = await nr('restore', '--server', B, '--token', token2, '--image', 'fs01', '--target', join(dir, 'tiny.raw'), '--task', id2, '--yes', '--json');
+    expect(bad.exitCode).toBe(1);
+    expect((await nr('hosts', 'list', '--state', state)).stdout).toMatch(/52:54:00:83:00:04 .*restore fs01 \(failed: .*needs \d+/);
+    expect((await nr('hosts', 'history', '--state', state)).stdout).toMatch(/52:54:00:83:00:04\s+restore\s+fs01\s+failed: .*holds 1048576 bytes/);
+  });
+
   it('keeps hosts, tasks and history across a restart', async () => {
     await nr('hosts', 'add', '52:54:00:83:00:02', '--name', 'web01', '--state', state);
     await nr('hosts', 'task', '52:54:00:83:00:02', 'capture', 'web01-new', '--state', state);

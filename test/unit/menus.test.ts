@@ -16,7 +16,7 @@ const images: ImageSummary[] = [
   { name: 'fs01-2026-11-24', description: 'file server after KB5041 ${evil} | rm', created: '2026-11-24T10:00:00.000Z', role: 'file-server', warnings: [], source: { size: 40 * 1024 ** 3 } },
   { name: 'dc01-2026-11-20', description: 'domain controller', created: '2026-11-20T10:00:00.000Z', role: 'domain-controller', warnings: warningsFor('domain-controller'), source: { size: 60 * 1024 ** 3 } },
 ];
-const settings = { title: 'netrestore at HQ', timeoutSeconds: 10, kernel: 'vmlinuz', initrd: 'initrd.img' };
+const settings = { title: 'netrestore at HQ', timeoutSeconds: 10, defaultEntry: 'local', kernel: 'vmlinuz', initrd: 'initrd.img' };
 
 describe('boot decision', () => {
   it('asks a request without a MAC to come back with one', () => {
@@ -73,6 +73,13 @@ describe('rendered scripts (golden)', () => {
     golden(join(FIXTURES, 'environment.ipxe'), text);
     expect(text).toContain('|| goto failed');
   });
+  it('takes the configured default entry only when it exists, else the local disk', () => {
+    const pick = (defaultEntry: string) => (menuContext({ mac: MAC, hostName: undefined, images, settings: { ...settings, defaultEntry } }) as { defaultEntry: string }).defaultEntry;
+    expect(pick('shell')).toBe('shell');
+    expect(pick('dc01-2026-11-20')).toBe('img1');
+    expect(pick('no-such-image')).toBe('local');
+  });
+
   it('keeps iPXE syntax out of free text', () => {
     expect(ipxeText('a ${x} || b && c; {d}\nnext')).toBe('a x b c d next');
   });
