@@ -2,6 +2,8 @@
  * `netrestore serve`: wire the validated configuration to the servers.
  * Everything here is start-up and shutdown; the protocols live in their folders.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { ServeConfig } from './config/schema.ts';
 import { DEFAULT_BOOT_FILES } from './dhcp/boot-target.ts';
@@ -9,25 +11,24 @@ import type { DhcpPolicy } from './dhcp/decide.ts';
 import { sameSubnet, type Pool } from './dhcp/leases.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './errors.ts';
+import { startHttpServer } from './http/server.ts';
+import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';
+import { BootFace } from './menus/boot-face.ts';
+import { Renderer } from './menus/render.ts';
+import { tftpBootScripts } from './menus/tftp-scripts.ts';
 import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
-import { existsSync } from 'node:fs';
-import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
-import { BootFace } from './menus/boot-face.ts';
-import { tftpBootScripts } from './menus/tftp-scripts.ts';
-import { startTftpServer } from './tftp/server.ts';
-import { startHttpServer } from './http/server.ts';
-import { FileStore } from './images/store.ts';
-import { adminToken } from './state/settings.ts';
-import { TaskStore } from './state/tasks.ts';
-import { Renderer } from './menus/render.ts';
-import { timingSafeEqual, createHash } from 'node:crypto';
-
-const safeEqual = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 import { HostStore } from './state/hosts.ts';
 import { LeaseStore } from './state/leases.ts';
+import { adminToken } from './state/settings.ts';
+import { TaskStore } from './state/tasks.ts';
+import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
+import { startTftpServer } from './tftp/server.ts';
+
+/** Compare secrets in constant time, whatever their lengths. */
+const safeEqual = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 export interface Running {
   close(): Promise<void>;
