@@ -74,9 +74,16 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       o.log.debug('dhcp.drop', { from: `${from.address}:${from.port}`, bytes: msg.length, reason: (err as Error).message });
       return;
     }
-    const d = decide({ packet, port, from }, o.policy, o.hosts, o.leases.table, now());
-    if (d.lease) o.leases.put(d.lease);
-    if (d.client) o.onSeen?.(d.client.mac);
+    let d;
+    try {
+      d = decide({ packet, port, from }, o.policy, o.hosts, o.leases.table, now());
+      // The lease is stored before the reply leaves: an ACK is never sent for a lease that was not kept.
+      if (d.lease) o.leases.put(d.lease);
+      if (d.client) o.onSeen?.(d.client.mac);
+    } catch (err) {
+      o.log.error('dhcp.error', { mac: macOf(packet), reason: (err as Error).message });
+      return;
+    }
     if (d.kind === 'ignore') {
       o.log.debug('dhcp.ignore', { mac: macOf(packet), type: d.client?.messageType, port, reason: d.reason });
       return;

@@ -67,6 +67,7 @@ async function fetchChecked(client: ImagesClient, m: Manifest, i: number, h: str
 class Flusher {
   #since = 0;
   #running: Promise<void> | undefined;
+  #error: unknown;
   readonly #t: Target;
   constructor(t: Target) {
     this.#t = t;
@@ -75,10 +76,17 @@ class Flusher {
     this.#since += n;
     if (this.#since < 64 * 1024 * 1024 || this.#running) return;
     this.#since = 0;
-    this.#running = this.#t.fh.datasync().finally(() => (this.#running = undefined));
+    // Kept, not thrown here: a write error surfaces from idle(), before success is claimed.
+    this.#running = this.#t.fh
+      .datasync()
+      .catch((err: unknown) => {
+        this.#error ??= err;
+      })
+      .finally(() => (this.#running = undefined));
   }
   async idle(): Promise<void> {
     await this.#running;
+    if (this.#error !== undefined) throw this.#error;
   }
 }
 

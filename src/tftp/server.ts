@@ -120,7 +120,9 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
       return;
     }
     transfers.set(client, () => {});
-    serveRead(p, rinfo).finally(() => transfers.delete(client));
+    serveRead(p, rinfo)
+      .catch((err: Error) => o.log.warn('tftp.failed', { client, file: p.filename, reason: err.message }))
+      .finally(() => transfers.delete(client));
   });
 
   async function serveRead(req: ReadRequest, peer: dgram.RemoteInfo): Promise<void> {
@@ -128,7 +130,13 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
     // A connected socket: the kernel keeps other senders out of this transfer
     // (as tftpd-hpa does) and each send skips the address lookup.
     const sock = dgram.createSocket('udp4');
-    await new Promise<void>((resolve) => sock.bind(0, o.listen, resolve));
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.bind(0, o.listen, () => {
+        sock.off('error', reject);
+        resolve();
+      });
+    });
     await new Promise<void>((resolve) => sock.connect(peer.port, peer.address, resolve));
     // ICMP "port unreachable" from a client that went away arrives as ECONNREFUSED:
     // the retransmission limit ends such a transfer; the error itself is only noted.
