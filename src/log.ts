@@ -54,11 +54,3 @@ export function streamSink(stream: NodeJS.WriteStream): Sink {
     stream.write(safe + '\n');
   };
 }
-
-/** A logger that keeps its events, for tests. */
-export function memoryLogger(minLevel: Level = 'debug'): Logger & { events: LogEvent[] } {
-  const events: LogEvent[] = [];
-  return Object.assign(createLogger((e) => events.push(e), minLevel), { events });
-}
-
-export const silentLogger: Logger = createLogger(() => {}, 'error');

@@ -7,7 +7,7 @@
 import { bootTarget, type BootServer, type BootTarget } from './boot-target.ts';
 import { clientInfo, type ClientInfo } from './client-info.ts';
 import { chooseAddress, inPool, isFreeFor, sameSubnet, type Lease, type LeaseTable, type Pool } from './leases.ts';
-import { ipToInt, ips, MessageType, Opt, text, u32, u8, type MessageTypeName } from './options.ts';
+import { ips, MessageType, Opt, text, u32, u8, type MessageTypeName } from './options.ts';
 import { BOOTREPLY, BOOTREQUEST, BROADCAST_FLAG, type DhcpPacket } from './packet.ts';
 
 export interface FullModePolicy {
@@ -242,6 +242,3 @@ export function replyDestination(p: DhcpPacket): { address: string; port: number
   if (p.ciaddr !== ZERO) return { address: p.ciaddr, port: 68 };
   return { address: '255.255.255.255', port: 68 };
 }
-
-/** For tests and logs: the numeric form, so leases sort by address. */
-export const addressOrder = (a: Lease, b: Lease): number => ipToInt(a.ip) - ipToInt(b.ip);

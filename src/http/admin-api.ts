@@ -12,14 +12,15 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { NAME_PATTERN } from '../images/format.ts';
 import type { Logger } from '../log.ts';
-import { parseMac } from '../menus/boot-plan.ts';
+import { bearerToken } from './bearer.ts';
+import { parseMac } from '../state/hosts.ts';
 import type { HostStore } from '../state/hosts.ts';
 import type { TaskStore } from '../state/tasks.ts';
 
 export function adminApi(o: { hosts: HostStore; tasks: TaskStore; log: Logger; isAdmin: (token: string | undefined) => boolean }): express.Router {
   const r = express.Router();
   const admin = (req: Request, res: Response, next: NextFunction) => {
-    if (o.isAdmin(/^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1])) return next();
+    if (o.isAdmin(bearerToken(req))) return next();
     o.log.warn('http.unauthorized', { method: req.method, path: req.path, from: req.ip });
     res.status(401).json({ error: 'the admin token is required (Authorization: Bearer TOKEN)' });
   };

@@ -9,7 +9,7 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
-import { parseMac } from '../menus/boot-plan.ts';
+import { parseMac } from '../state/hosts.ts';
 import { httpTransport, type BootFace } from '../menus/boot-face.ts';
 import { DirectoryProvider, ProviderError } from '../tftp/provider.ts';
 

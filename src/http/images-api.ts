@@ -17,6 +17,7 @@ import type { FileStore } from '../images/store.ts';
 import { StoreError } from '../images/store.ts';
 import { decompress } from '../images/zstd.ts';
 import type { Logger } from '../log.ts';
+import { bearerToken } from './bearer.ts';
 
 const HASH = /^[0-9a-f]{64}$/;
 const MAX_CHUNK = 64 * 1024 * 1024;
@@ -52,8 +53,7 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
   };
 
   r.use((req: Request, res: Response, next: NextFunction) => {
-    const m = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    if (!o.authorize(m?.[1])) {
+    if (!o.authorize(bearerToken(req))) {
       o.log.warn('http.unauthorized', { method: req.method, path: req.path, from: req.ip });
       fail(res, 401, 'a valid token is required: pass --token or set NETRESTORE_TOKEN');
       return;

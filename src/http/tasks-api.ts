@@ -9,13 +9,14 @@
  */
 import express, { type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
+import { bearerToken } from './bearer.ts';
 import type { TaskStore } from '../state/tasks.ts';
 
 export function tasksApi(o: { tasks: TaskStore; log: Logger; isAdmin: (token: string | undefined) => boolean }): express.Router {
   const r = express.Router();
   r.post('/tasks/:id', express.json(), (req: Request, res: Response) => {
     const id = Number(req.params.id);
-    const token = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
+    const token = bearerToken(req);
     const session = token ? o.tasks.session(token) : undefined;
     if (!o.isAdmin(token) && session?.task !== id) return void res.status(401).json({ error: 'this token may not report on that task' });
     const task = o.tasks.get(id);

@@ -23,10 +23,6 @@ export class SourceError extends Error {
   override name = 'SourceError';
 }
 
-export async function isBlockDevice(path: string): Promise<boolean> {
-  return (await stat(path)).isBlockDevice();
-}
-
 /** Size and logical sector size of a block device (util-linux blockdev). */
 export async function blockGeometry(path: string): Promise<{ size: number; sectorSize: number }> {
   const r = await execa('blockdev', ['--getsize64', '--getss', path]);
@@ -48,7 +44,8 @@ export async function readFully(fh: FileHandle, offset: number, length: number, 
 
 async function rawReader(path: string): Promise<DiskReader> {
   const fh = await open(path, 'r');
-  const geometry = (await isBlockDevice(path)) ? await blockGeometry(path) : { size: (await fh.stat()).size, sectorSize: 512 };
+  const st = await fh.stat();
+  const geometry = st.isBlockDevice() ? await blockGeometry(path) : { size: st.size, sectorSize: 512 };
   return { ...geometry, format: 'raw', read: (o, l) => readFully(fh, o, l), close: () => fh.close() };
 }
 
@@ -91,12 +88,10 @@ async function nbdReader(path: string, format: string): Promise<DiskReader> {
 
 /** Open any supported source for reading. */
 export async function openSource(path: string): Promise<DiskReader> {
-  try {
-    await stat(path);
-  } catch {
+  const st = await stat(path).catch(() => {
     throw new SourceError(`${path} does not exist`);
-  }
-  if (await isBlockDevice(path)) return rawReader(path);
+  });
+  if (st.isBlockDevice()) return rawReader(path);
   const format = await diskFormat(path);
   if (format === 'raw') return rawReader(path);
   if (['qcow2', 'vhdx', 'vmdk', 'vdi', 'vpc', 'qed'].includes(format)) return nbdReader(path, format);

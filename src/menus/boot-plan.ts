@@ -31,13 +31,6 @@ export type BootPlan =
   | { kind: 'menu'; notice?: string }
   | { kind: 'task'; task: Task };
 
-/** RFC-style MAC in any common spelling → aa:bb:cc:dd:ee:ff, or undefined. */
-export function parseMac(v: unknown): string | undefined {
-  if (typeof v !== 'string') return undefined;
-  const hex = v.toLowerCase().replace(/[^0-9a-f]/g, '');
-  return hex.length === 12 && /^[0-9a-f:.-]+$/i.test(v) ? hex.match(/../g)!.join(':') : undefined;
-}
-
 export function planBoot(mac: string | undefined, host: Host | undefined, task: Task | undefined): BootPlan {
   if (!mac) return { kind: 'chain' };
   if (host?.ignore) return { kind: 'ignored' };

@@ -6,7 +6,7 @@
  */
 import type { VirtualFiles } from '../tftp/provider.ts';
 import { tftpTransport, type BootFace } from './boot-face.ts';
-import { parseMac } from './boot-plan.ts';
+import { parseMac } from '../state/hosts.ts';
 
 const HOST = /^hosts\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 const AUTH = /^auth\/([0-9a-f-]{17})\/([a-z]+)\/([^/]+)\/([^/]+)\/([^/]+)\.ipxe$/i;

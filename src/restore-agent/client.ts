@@ -121,10 +121,6 @@ export class ImagesClient {
     return this.#json(res, `image ${name}`);
   }
 
-  async catalog(): Promise<Omit<Manifest, 'chunks'>[]> {
-    return this.#json(await this.#request('GET', '/api/images'), 'the image catalog');
-  }
-
   async chunk(hash: string): Promise<Buffer> {
     const res = await this.#request('GET', `/api/chunks/${hash}`);
     if (!res.ok) return this.#json(res, `chunk ${hash}`);

@@ -11,10 +11,17 @@ export interface Host {
   menuTimeout: number | null;
 }
 
+/** A MAC in the spellings iPXE and admins use (aa:bb…, aa-bb…, aabb.ccdd…) → aa:bb:cc:dd:ee:ff, or undefined. */
+export function parseMac(v: unknown): string | undefined {
+  if (typeof v !== 'string') return undefined;
+  const hex = v.toLowerCase().replace(/[^0-9a-f]/g, '');
+  return hex.length === 12 && /^[0-9a-f:.-]+$/i.test(v) ? hex.match(/../g)!.join(':') : undefined;
+}
+
 export function normalizeMac(mac: string): string {
-  const hex = mac.toLowerCase().replace(/[^0-9a-f]/g, '');
-  if (hex.length !== 12) throw new RangeError(`not a MAC address: ${mac}`);
-  return hex.match(/../g)!.join(':');
+  const m = parseMac(mac);
+  if (!m) throw new RangeError(`not a MAC address: ${mac}`);
+  return m;
 }
 
 type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null; menu_timeout: number | null };

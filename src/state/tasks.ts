@@ -61,10 +61,6 @@ export class TaskStore {
     return this.#db.prepare('SELECT * FROM tasks WHERE mac = ? ORDER BY id DESC LIMIT 1').get(normalizeMac(mac)) as Task | undefined;
   }
 
-  list(): Task[] {
-    return this.#db.prepare('SELECT * FROM tasks ORDER BY id DESC LIMIT 200').all() as unknown as Task[];
-  }
-
   setState(id: number, state: TaskState, error: string | null = null, now = Date.now()): void {
     this.#db.prepare('UPDATE tasks SET state = ?, error = ?, updated = ? WHERE id = ?').run(state, error, now, id);
   }

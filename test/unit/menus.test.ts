@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { warningsFor } from '../../src/images/format.ts';
-import { kernelCmdline, menuContext, parseMac, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
+import { kernelCmdline, menuContext, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
+import { parseMac } from '../../src/state/hosts.ts';
 import { LoginGuard } from '../../src/menus/login-guard.ts';
 import { ipxeText, Renderer } from '../../src/menus/render.ts';
 import { httpTransport, tftpTransport } from '../../src/menus/boot-face.ts';
