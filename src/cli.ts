@@ -11,6 +11,8 @@ import { serve } from './serve.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerAgentCommands } from './commands/agent.ts';
 import { registerHostCommands } from './commands/hosts.ts';
+import { registerBuildEnvCommand } from './commands/build-env.ts';
+import { registerDrillCommand } from './commands/drill.ts';
 
 const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
@@ -69,6 +71,8 @@ export function program(): Command {
   registerImageCommands(cli);
   registerAgentCommands(cli);
   registerHostCommands(cli);
+  registerBuildEnvCommand(cli);
+  registerDrillCommand(cli);
   return cli;
 }
 

@@ -19,7 +19,9 @@ export type ErrorCode =
   | 'SOCKET'
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE'
-  | 'USAGE';
+  | 'USAGE'
+  | 'BUILD_ENV'
+  | 'DRILL';
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;

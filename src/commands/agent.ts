@@ -6,14 +6,10 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { resolve } from 'node:path';
 import { ROLES, type Role } from '../images/format.ts';
-import { openSource } from '../images/source.ts';
 import { formatBytes, terminalProgress } from '../progress.ts';
-import { capture } from '../restore-agent/capture.ts';
 import { ImagesClient } from '../restore-agent/client.ts';
-import { restore } from '../restore-agent/restore.ts';
-import { describeContents, mountedFrom, openTarget } from '../restore-agent/target.ts';
+import { captureJob, describeWhat, restoreJob } from '../restore-agent/jobs.ts';
 
 interface Common {
   server: string;
@@ -32,6 +28,8 @@ async function confirm(question: string): Promise<boolean> {
     rl.close();
   }
 }
+
+const warn = (s: string) => process.stderr.write(`warning: ${s}\n`);
 
 function clientFor(o: Common): ImagesClient {
   return new ImagesClient({
@@ -56,20 +54,6 @@ const serverOptions = (c: Command) =>
     .option('--task <id>', 'the one-shot task this runs for: reported started, then done or failed', (v) => Number(v))
     .option('--json', 'print one JSON summary at the end');
 
-/**
- * Tell the server how task `id` (if any) goes. A report that cannot be made is
- * said on stderr but does not fail the work: the next boot then shows the task
- * as started, never runs it again by itself.
- */
-async function reportTask(client: ImagesClient, id: number | undefined, state: 'started' | 'done' | 'failed', extra: { error?: string; bytes?: number } = {}): Promise<void> {
-  if (id === undefined) return;
-  try {
-    await client.taskState(id, state, extra);
-  } catch (err) {
-    process.stderr.write(`warning: could not report task ${id} as ${state}: ${(err as Error).message}\n`);
-  }
-}
-
 export function registerAgentCommands(cli: Command): void {
   registerRestore(cli);
   serverOptions(
@@ -82,32 +66,18 @@ export function registerAgentCommands(cli: Command): void {
       .addOption(new Option('--role <role>', 'server role').choices([...ROLES]).default('generic'))
       .option('--chunk-size <MiB>', 'chunk size in MiB', (v) => Number(v), 4),
   ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number }) => {
-    const client = clientFor(o);
-    const t0 = performance.now();
     const base = { image: o.name, source: o.source };
-    let reader;
+    const bar = terminalProgress();
+    const t0 = performance.now();
     try {
-      await reportTask(client, o.task, 'started');
-      reader = await openSource(o.source);
-      const bar = terminalProgress();
-      const { manifest, stats } = await capture(client, reader, {
-        name: o.name,
-        description: o.description,
-        role: o.role,
-        chunkSize: Math.round(o.chunkSize * 1024 * 1024),
-        sourcePath: resolve(o.source),
-        onProgress: (p) => bar.update(p),
-      });
+      const r = await captureJob(clientFor(o), { ...o, chunkSize: Math.round(o.chunkSize * 1024 * 1024), onProgress: (p) => bar.update(p), warn });
       bar.end();
-      for (const w of manifest.warnings) process.stderr.write(`warning: ${w}\n`);
-      const seconds = (performance.now() - t0) / 1000;
-      await reportTask(client, o.task, 'done', { bytes: stats.bytesTotal });
-      finish(o, { ok: true, ...base, ...stats, bytesFetched: 0, bytesWritten: 0, seconds: Number(seconds.toFixed(2)), verified: true }, `captured ${o.name}: ${formatBytes(stats.bytesTotal)} read, ${formatBytes(stats.bytesUploaded)} uploaded in ${seconds.toFixed(1)} s`);
+      for (const w of r.manifest.warnings) warn(w);
+      const { manifest: _m, ...stats } = r;
+      finish(o, { ok: true, ...base, ...stats, bytesFetched: 0, bytesWritten: 0, seconds: Number(r.seconds.toFixed(2)), verified: true }, `captured ${o.name}: ${formatBytes(r.bytesTotal)} read, ${formatBytes(r.bytesUploaded)} uploaded in ${r.seconds.toFixed(1)} s`);
     } catch (err) {
-      await reportTask(client, o.task, 'failed', { error: (err as Error).message });
+      bar.end();
       finish(o, { ok: false, ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), error: (err as Error).message }, '');
-    } finally {
-      await reader?.close();
     }
   });
 }
@@ -123,48 +93,22 @@ function registerRestore(cli: Command): void {
       .option('--no-verify', 'skip reading the disk back against the image checksum')
       .option('--parallel <n>', 'chunks in flight', (v) => Number(v), 4),
   ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; parallel: number }) => {
-    const client = clientFor(o);
-    const t0 = performance.now();
     const base = { image: o.image, target: o.target };
-    let target;
+    const bar = terminalProgress();
+    const t0 = performance.now();
     try {
-      await reportTask(client, o.task, 'started');
-      const m = await client.manifest(o.image);
-      for (const w of m.warnings) process.stderr.write(`warning: ${w}\n`);
-      const mounted = await mountedFrom(o.target).catch(() => undefined);
-      if (mounted) throw new Error(`${mounted}: unmount it first; netrestore never writes a disk in use`);
-      target = await openTarget(o.target, m.source.size);
-      const contents = await describeContents(target);
-      const risky = m.role === 'domain-controller' || m.role === 'exchange';
-      if ((contents !== 'empty' || risky) && !o.yes) {
-        const what = contents === 'partition-table' ? 'holds a partition table' : contents === 'data' ? 'holds data' : 'is empty';
-        const ok = await confirm(`${o.target} (${formatBytes(target.size)}) ${what}; restoring ${m.name} overwrites all of it.`);
-        if (!ok) throw new Error(`${o.target} ${what}: not written; confirm with --yes (or type yes at the prompt)`);
-      }
-      const bar = terminalProgress();
-      let lastReport = 0;
-      const stats = await restore(client, m, target, {
-        parallel: o.parallel,
-        verify: o.verify,
-        onProgress: (p) => {
-          bar.update(p);
-          const now = performance.now();
-          if (now - lastReport > 2000) {
-            lastReport = now;
-            void client.progress({ mode: 'restore', image: m.name, phase: p.phase, done: p.done, total: p.total, rate: Math.round(p.done / ((now - t0) / 1000)) });
-          }
-        },
+      const r = await restoreJob(clientFor(o), {
+        ...o,
+        onManifest: (m) => m.warnings.forEach(warn),
+        confirm: async (m, size, contents) => o.yes === true || (await confirm(`${o.target} (${formatBytes(size)}) ${describeWhat(contents)}; restoring ${m.name} overwrites all of it.`)),
+        onProgress: (p) => bar.update(p),
+        warn,
       });
       bar.end();
-      const seconds = (performance.now() - t0) / 1000;
-      void client.progress({ mode: 'restore', image: m.name, phase: 'done', done: m.source.size, total: m.source.size });
-      await reportTask(client, o.task, 'done', { bytes: stats.bytesWritten });
-      finish(o, { ok: true, ...base, ...stats, seconds: Number(seconds.toFixed(2)) }, `restored ${m.name} to ${o.target}: ${formatBytes(stats.bytesWritten)} written, ${stats.chunksSkipped} chunks already right, ${stats.verified ? 'verified' : 'not verified'}, ${seconds.toFixed(1)} s`);
+      finish(o, { ok: true, ...base, ...r, seconds: Number(r.seconds.toFixed(2)) }, `restored ${o.image} to ${o.target}: ${formatBytes(r.bytesWritten)} written, ${r.chunksSkipped} chunks already right, ${r.verified ? 'verified' : 'not verified'}, ${r.seconds.toFixed(1)} s`);
     } catch (err) {
-      await reportTask(client, o.task, 'failed', { error: (err as Error).message });
+      bar.end();
       finish(o, { ok: false, ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), verified: false, error: (err as Error).message }, '');
-    } finally {
-      await target?.fh.close();
     }
   });
 }

@@ -23,11 +23,10 @@ export class SourceError extends Error {
   override name = 'SourceError';
 }
 
-/** Size and logical sector size of a block device (util-linux blockdev). */
+/** Size and logical sector size of a block device: one question per call, as busybox's blockdev takes them too. */
 export async function blockGeometry(path: string): Promise<{ size: number; sectorSize: number }> {
-  const r = await execa('blockdev', ['--getsize64', '--getss', path]);
-  const [size, ss] = r.stdout.split('\n').map(Number);
-  return { size: size!, sectorSize: ss! };
+  const [size, ss] = await Promise.all([execa('blockdev', ['--getsize64', path]), execa('blockdev', ['--getss', path])]);
+  return { size: Number(size.stdout.trim()), sectorSize: Number(ss.stdout.trim()) };
 }
 
 /** Read exactly `length` bytes at `offset`, into `into` when given (reused buffers spare the GC). */

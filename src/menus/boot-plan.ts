@@ -76,6 +76,7 @@ export function kernelCmdline(o: { base: string; token: string; mode: string; im
     ...(o.image ? [`netrestore.image=${o.image}`] : []),
     ...(o.task ? [`netrestore.task=${o.task}`] : []),
     ...(o.disk ? [`netrestore.disk=${o.disk}`] : []),
+    'quiet',
     'console=tty0',
     'console=ttyS0,115200',
   ].join(' ');

@@ -115,6 +115,11 @@ export class ImagesClient {
     throw new ServerError(`${what}: ${err}`, res.status);
   }
 
+  /** The published images, without their chunk lists. */
+  async catalog(): Promise<Omit<Manifest, 'chunks'>[]> {
+    return this.#json(await this.#request('GET', '/api/images'), 'listing the images');
+  }
+
   async manifest(name: string): Promise<Manifest> {
     const res = await this.#request('GET', `/api/images/${encodeURIComponent(name)}`);
     if (res.ok) return parseManifest(res.body.toString('utf8'), `the manifest of image ${name}`);

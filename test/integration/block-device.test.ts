@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestDisk } from '../helpers/disks.ts';
-import { BIN, startServe, type Served } from '../helpers/serve.ts';
+import { BIN, startServe, type Served } from '../../src/drill/service.ts';
 
 const PORT = 18182;
 const TOKEN = 'block-device-token-01';

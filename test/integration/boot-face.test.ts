@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestDisk } from '../helpers/disks.ts';
-import { BIN, startServe, type Served } from '../helpers/serve.ts';
+import { BIN, startServe, type Served } from '../../src/drill/service.ts';
 
 const PORT = 18183;
 const B = `http://127.0.0.1:${PORT}`;

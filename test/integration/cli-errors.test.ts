@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN } from '../helpers/serve.ts';
+import { BIN } from '../../src/drill/service.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nr-cli-'));
 chmodSync(dir, 0o777);

@@ -6,8 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLan, netnsAvailable, type Lan } from '../helpers/netns.ts';
-import { startServe, type Served } from '../helpers/serve.ts';
+import { createLan, netnsAvailable, type Lan } from '../../src/drill/netns.ts';
+import { startServe, type Served } from '../../src/drill/service.ts';
 import { openState } from '../../src/state/db.ts';
 import { HostStore } from '../../src/state/hosts.ts';
 

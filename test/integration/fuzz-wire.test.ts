@@ -15,7 +15,7 @@ import { encode as tftpEncode } from '../../src/tftp/packet.ts';
 import { request } from '../helpers/dhcp.ts';
 import { mutate, rng } from '../helpers/mutate.ts';
 import { readPcapUdp } from '../helpers/pcap.ts';
-import { startServe, type Served } from '../helpers/serve.ts';
+import { startServe, type Served } from '../../src/drill/service.ts';
 
 const DHCP = 16767;
 const PXE = 16711;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestDisk, sha256File } from '../helpers/disks.ts';
-import { BIN, startServe, type Served } from '../helpers/serve.ts';
+import { BIN, startServe, type Served } from '../../src/drill/service.ts';
 
 const PORT = 18181;
 const TOKEN = 'test-admin-token-0123';

@@ -6,14 +6,14 @@
  * iPXE (snponly.efi) over TFTP, which then fetches the boot script.
  */
 import { execa, type ResultPromise } from 'execa';
-import { BIN } from '../helpers/serve.ts';
+import { BIN } from '../../src/drill/service.ts';
 import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createLan, netnsAvailable, type Lan } from '../helpers/netns.ts';
-import { qemuAvailable, startVm, type Vm } from '../helpers/qemu.ts';
-import { startServe, type Served } from '../helpers/serve.ts';
+import { createLan, netnsAvailable, type Lan } from '../../src/drill/netns.ts';
+import { qemuAvailable, startVm, type Vm } from '../../src/drill/vm.ts';
+import { startServe, type Served } from '../../src/drill/service.ts';
 
 const SCRIPT = '#!ipxe\necho NETRESTORE-SCRIPT-OK ip=${net0/ip} next=${next-server}\nsleep 600\n';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encode } from '../../src/tftp/packet.ts';
-import { startServe, type Served } from '../helpers/serve.ts';
+import { startServe, type Served } from '../../src/drill/service.ts';
 import { lossyGet } from '../helpers/tftp-client.ts';
 
 const PORT = 16901;

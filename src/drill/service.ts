@@ -4,7 +4,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
-import type { LogEvent } from '../../src/log.ts';
+import type { LogEvent } from '../log.ts';
 
 export const BIN = join(import.meta.dirname, '../../bin/netrestore');
 

@@ -1,5 +1,5 @@
 /**
- * Test networks made of Linux network namespaces: one namespace holds a
+ * Networks made of Linux network namespaces (for drills and tests): one namespace holds a
  * bridge (the LAN), every host is a namespace with `eth0` on that bridge.
  * Nothing leaves the machine; `destroy()` removes every namespace made.
  */
@@ -26,8 +26,8 @@ export function netnsAvailable(): boolean {
 }
 
 /** Make a LAN with the given hosts and addresses (`{ srv: '10.77.0.1/24', cli: null }`). */
-export async function createLan(hosts: Record<string, string | null>, opts: { name?: string } = {}): Promise<Lan> {
-  const prefix = `nrt${process.pid % 100000}${opts.name ?? ''}${counter++}`;
+export async function createLan(hosts: Record<string, string | null>, opts: { name?: string; prefix?: string } = {}): Promise<Lan> {
+  const prefix = `${opts.prefix ?? 'nrt'}${process.pid % 100000}${opts.name ?? ''}${counter++}`;
   const bridgeNs = `${prefix}-lan`;
   const made: string[] = [];
   const destroy = async () => {

@@ -1,0 +1,271 @@
+/**
+ * `netrestore build-env`: the restore environment from Debian packages and
+ * the npm registry, into boot-assets/dist. The archive is assembled in
+ * memory (deterministic: same inputs, same bytes) and its hash decides
+ * whether the slow part, compression, runs again.
+ */
+import { build as esbuild } from 'esbuild';
+import { execa } from 'execa';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { constants as zc, zstdCompress } from 'node:zlib';
+import { NetrestoreError } from '../errors.ts';
+import { cpioArchive, type CpioEntry } from './cpio.ts';
+import { parseLdd } from './libraries.ts';
+import { SERVER_MODULES, resolveModules } from './modules.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface BuildOptions {
+  out: string;
+  /** Kernel version under /lib/modules; default: the newest installed. */
+  kernel?: string;
+  /** zstd level for the initrd (19: small; 3: fast, for trying things). */
+  level?: number;
+  force?: boolean;
+  log: (line: string) => void;
+}
+
+export interface BuildReport {
+  kernelVersion: string;
+  nodeVersion: string;
+  files: Record<string, number>;
+  kernelPlusInitrd: number;
+  modules: number;
+  missingModules: string[];
+  firmware: number;
+  missingFirmware: string[];
+  archiveSha256: string;
+  seconds: number;
+  cached: boolean;
+}
+
+/** What must be on the build machine, and the Debian package that brings it. */
+const NEEDS: { path: string; pkg: string }[] = [
+  { path: '/bin/busybox', pkg: 'busybox-static' },
+  { path: '/usr/lib/ipxe/undionly.kpxe', pkg: 'ipxe' },
+  { path: '/usr/lib/ipxe/snponly.efi', pkg: 'ipxe' },
+  { path: '/usr/lib/ipxe/ipxe.efi', pkg: 'ipxe' },
+  { path: '/usr/sbin/depmod', pkg: 'kmod' },
+  { path: '/usr/sbin/modinfo', pkg: 'kmod' },
+  { path: '/usr/bin/strip', pkg: 'binutils' },
+  { path: '/usr/bin/ldd', pkg: 'libc-bin' },
+  { path: '/usr/sbin/sfdisk', pkg: 'fdisk' },
+  { path: '/usr/bin/partx', pkg: 'util-linux' },
+];
+
+/** The iPXE first stages served as they are (Debian 12's ipxe has no arm64 build). */
+const IPXE = ['undionly.kpxe', 'snponly.efi', 'ipxe.efi'];
+
+function missingPackage(what: string, pkg: string): NetrestoreError {
+  return new NetrestoreError('BUILD_ENV', `${what} is missing: install it with \`apt-get install ${pkg}\` and run \`netrestore build-env\` again`);
+}
+
+async function newestKernel(): Promise<string> {
+  const versions = await readdir('/lib/modules').catch(() => []);
+  const usable = versions.filter((v) => existsSync(`/boot/vmlinuz-${v}`)).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+  const v = usable.at(-1);
+  if (!v) throw missingPackage('a Debian kernel (/boot/vmlinuz-* with /lib/modules)', 'linux-image-amd64');
+  return v;
+}
+
+/** The pinned Node 24 from the npm registry (the `node` devDependency), never the build machine's own. */
+async function pinnedNode(): Promise<{ path: string; version: string }> {
+  const path = await realpath(join(ROOT, 'node_modules/node/bin/node')).catch(() => undefined);
+  if (!path) throw new NetrestoreError('BUILD_ENV', 'the pinned Node (node_modules/node) is missing: run `npm ci` in the project first');
+  const { stdout } = await execa(path, ['--version']);
+  return { path, version: stdout.trim() };
+}
+
+/** The agent, bundled by esbuild into one ES module with everything it imports. */
+export async function bundleAgent(outfile: string): Promise<void> {
+  await esbuild({
+    entryPoints: [join(ROOT, 'src/restore-agent/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'error',
+    // Some dependencies are CommonJS and call require() for Node's own modules.
+    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  });
+}
+
+/** Directory entries for every parent, once, before the children. */
+class Tree {
+  readonly entries: CpioEntry[] = [];
+  readonly #paths = new Set<string>();
+
+  #dirs(path: string): void {
+    const parts = path.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const d = parts.slice(0, i).join('/');
+      if (!this.#paths.has(d)) {
+        this.#paths.add(d);
+        this.entries.push({ type: 'dir', path: d });
+      }
+    }
+  }
+
+  has(path: string): boolean {
+    return this.#paths.has(path.replace(/^\/+/, ''));
+  }
+
+  add(e: CpioEntry): void {
+    const path = e.path.replace(/^\/+/, '');
+    if (this.#paths.has(path)) return;
+    this.#dirs(path);
+    this.#paths.add(path);
+    this.entries.push({ ...e, path });
+  }
+
+  async addHostFile(hostPath: string, at = hostPath, mode?: number): Promise<number> {
+    const data = await readFile(hostPath);
+    const st = await stat(hostPath);
+    this.add({ type: 'file', path: at, data, mode: mode ?? st.mode & 0o777 });
+    return data.length;
+  }
+
+  /** A program and the shared libraries `ldd` says it needs, at the same paths. */
+  async addProgram(hostPath: string, at = hostPath, data?: Buffer): Promise<void> {
+    if (data) this.add({ type: 'file', path: at, data, mode: 0o755 });
+    else await this.addHostFile(hostPath, at, 0o755);
+    const { stdout } = await execa('ldd', [hostPath], { reject: false });
+    for (const lib of parseLdd(stdout)) if (!this.has(lib)) await this.addHostFile(await realpath(lib), lib, 0o755);
+  }
+}
+
+async function stageModules(tree: Tree, version: string, work: string): Promise<{ count: number; missing: string[]; firmware: number; missingFirmware: string[] }> {
+  const src = `/lib/modules/${version}`;
+  const [dep, builtin] = await Promise.all([readFile(join(src, 'modules.dep'), 'utf8'), readFile(join(src, 'modules.builtin'), 'utf8')]);
+  const set = resolveModules(SERVER_MODULES, dep, builtin);
+  // depmod over just these modules writes the modules.dep and modules.alias the environment's modprobe reads.
+  const root = join(work, 'modroot');
+  await rm(root, { recursive: true, force: true });
+  for (const p of set.paths) {
+    await mkdir(dirname(join(root, 'lib/modules', version, p)), { recursive: true });
+    await copyFile(join(src, p), join(root, 'lib/modules', version, p));
+  }
+  for (const f of ['modules.builtin', 'modules.builtin.modinfo', 'modules.order']) await copyFile(join(src, f), join(root, 'lib/modules', version, f)).catch(() => undefined);
+  await execa('depmod', ['-b', root, version]);
+  const staged = join(root, 'lib/modules', version);
+  for (const p of set.paths) await tree.addHostFile(join(staged, p), `/lib/modules/${version}/${p}`, 0o644);
+  for (const f of await readdir(staged)) if (f.startsWith('modules.')) await tree.addHostFile(join(staged, f), `/lib/modules/${version}/${f}`, 0o644);
+
+  // Firmware the drivers ask for, where Debian's free firmware has it.
+  const { stdout } = await execa('modinfo', ['-F', 'firmware', ...set.paths.map((p) => join(src, p))], { reject: false });
+  const wanted = [...new Set(stdout.split('\n').map((s) => s.trim()).filter(Boolean))];
+  let firmware = 0;
+  const missingFirmware: string[] = [];
+  for (const name of wanted) {
+    const host = join('/lib/firmware', name);
+    if (existsSync(host)) {
+      await tree.addHostFile(await realpath(host), `/lib/firmware/${name}`, 0o644);
+      firmware++;
+    } else missingFirmware.push(name);
+  }
+  return { count: set.paths.length, missing: set.missing, firmware, missingFirmware };
+}
+
+async function busyboxLinks(tree: Tree): Promise<void> {
+  await tree.addHostFile('/bin/busybox', '/bin/busybox', 0o755);
+  const { stdout } = await execa('/bin/busybox', ['--list-full']);
+  for (const applet of stdout.split('\n').filter(Boolean)) {
+    if (applet === 'bin/busybox' || applet === 'linuxrc') continue;
+    tree.add({ type: 'symlink', path: applet, target: '/bin/busybox' });
+  }
+}
+
+async function atomicWrite(path: string, data: Buffer | string): Promise<void> {
+  await writeFile(`${path}.tmp`, data);
+  await rename(`${path}.tmp`, path);
+}
+
+export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
+  const t0 = performance.now();
+  for (const n of NEEDS) if (!existsSync(n.path)) throw missingPackage(n.path, n.pkg);
+  const kernelVersion = o.kernel ?? (await newestKernel());
+  const vmlinuz = `/boot/vmlinuz-${kernelVersion}`;
+  if (!existsSync(vmlinuz) || !existsSync(`/lib/modules/${kernelVersion}/modules.dep`)) throw missingPackage(`kernel ${kernelVersion}`, `linux-image-${kernelVersion}`);
+  const node = await pinnedNode();
+  const work = join(ROOT, 'build/env');
+  await mkdir(work, { recursive: true });
+  await mkdir(o.out, { recursive: true });
+
+  o.log(`bundling the agent (esbuild)`);
+  const agent = join(work, 'agent.mjs');
+  await bundleAgent(agent);
+
+  o.log(`node ${node.version}: stripping symbols`);
+  const strippedNode = join(work, 'node');
+  await execa('strip', ['-o', strippedNode, node.path]);
+
+  o.log(`assembling the initramfs (kernel ${kernelVersion})`);
+  const tree = new Tree();
+  tree.add({ type: 'char', path: 'dev/console', major: 5, minor: 1 });
+  tree.add({ type: 'char', path: 'dev/null', major: 1, minor: 3, mode: 0o666 });
+  for (const d of ['proc', 'sys', 'tmp', 'run', 'mnt', 'root', 'etc']) tree.add({ type: 'dir', path: d });
+  await tree.addHostFile(join(ROOT, 'boot-assets/init'), '/init', 0o755);
+  await tree.addHostFile(join(ROOT, 'boot-assets/udhcpc.script'), '/etc/udhcpc.script', 0o755);
+  tree.add({ type: 'file', path: 'etc/profile', data: Buffer.from("export PS1='netrestore# ' TERM=linux PATH=/usr/sbin:/usr/bin:/sbin:/bin\n") });
+  tree.add({ type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') });
+  tree.add({ type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') });
+  await tree.addProgram(node.path, '/usr/bin/node', await readFile(strippedNode));
+  await tree.addHostFile(agent, '/opt/netrestore/agent.mjs', 0o644);
+  // The agent as a command in the restore shell.
+  tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\nexec /usr/bin/node /opt/netrestore/agent.mjs "$@"\n') });
+  await tree.addProgram('/usr/sbin/sfdisk');
+  await tree.addProgram('/usr/bin/partx');
+  const mods = await stageModules(tree, kernelVersion, work);
+  await busyboxLinks(tree);
+
+  const parts = cpioArchive(tree.entries);
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  const level = o.level ?? 19;
+  hash.update(`zstd-${level}`);
+  const archiveSha256 = hash.digest('hex');
+
+  const reportPath = join(o.out, 'build.json');
+  const previous = await readFile(reportPath, 'utf8').then((t) => JSON.parse(t) as BuildReport, () => undefined);
+  const cached = !o.force && previous?.archiveSha256 === archiveSha256 && existsSync(join(o.out, 'initrd.img'));
+  if (cached) o.log('initrd unchanged since the last build: kept');
+  else {
+    const raw = parts.reduce((n, p) => n + p.length, 0);
+    o.log(`compressing ${(raw / 1048576).toFixed(0)} MiB with zstd -${level}`);
+    const initrd = await promisify(zstdCompress)(Buffer.concat(parts), { params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } });
+    await atomicWrite(join(o.out, 'initrd.img'), initrd);
+  }
+  await atomicWrite(join(o.out, 'vmlinuz'), await readFile(vmlinuz));
+  for (const f of IPXE) await atomicWrite(join(o.out, f), await readFile(join('/usr/lib/ipxe', f)));
+
+  const files: Record<string, number> = {};
+  for (const f of ['vmlinuz', 'initrd.img', ...IPXE]) files[f] = (await stat(join(o.out, f))).size;
+  const report: BuildReport = {
+    kernelVersion,
+    nodeVersion: node.version,
+    files,
+    kernelPlusInitrd: files['vmlinuz']! + files['initrd.img']!,
+    modules: mods.count,
+    missingModules: mods.missing,
+    firmware: mods.firmware,
+    missingFirmware: mods.missingFirmware,
+    archiveSha256,
+    seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+    cached,
+  };
+  await atomicWrite(reportPath, JSON.stringify(report, null, 2) + '\n');
+  return report;
+}
+
+/** Is there a built environment in `dir`? (For serve and drill: say what to run when not.) */
+export async function builtEnv(dir: string): Promise<BuildReport | undefined> {
+  return readFile(join(dir, 'build.json'), 'utf8').then((t) => JSON.parse(t) as BuildReport, () => undefined);
+}
+

@@ -1,0 +1,35 @@
+/**
+ * `netrestore build-env`: build the restore environment and the iPXE first
+ * stages into boot-assets/dist (or --out), and report the sizes.
+ */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { buildEnv } from '../build-env/build.ts';
+import { formatBytes } from '../progress.ts';
+
+/** Kernel + initrd above this take too long to load over a busy network (and in a drill under TCG). */
+export const SIZE_GOAL = 50 * 1000 * 1000;
+
+export function registerBuildEnvCommand(cli: Command): void {
+  cli
+    .command('build-env')
+    .description('build the restore environment (Debian kernel, busybox initramfs with drivers, Node 24, the agent) and the iPXE binaries into boot-assets/dist')
+    .option('--out <dir>', 'output directory', 'boot-assets/dist')
+    .option('--kernel <version>', 'kernel version under /lib/modules (default: the newest installed)')
+    .option('--level <n>', 'zstd level of the initrd (19 small, 3 fast)', (v) => Number(v), 19)
+    .option('--force', 'rebuild the initrd even when nothing changed')
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { out: string; kernel?: string; level: number; force?: boolean; json?: boolean }) => {
+      const r = await buildEnv({ out: resolve(o.out), kernel: o.kernel, level: o.level, force: o.force, log: (l) => process.stderr.write(`build-env: ${l}\n`) });
+      if (o.json) return void process.stdout.write(JSON.stringify(r) + '\n');
+      const lines = [
+        `restore environment in ${o.out} (${r.cached ? 'initrd unchanged' : 'built'} in ${r.seconds} s):`,
+        ...Object.entries(r.files).map(([f, n]) => `  ${f.padEnd(14)} ${formatBytes(n).padStart(10)}`),
+        `  kernel + initrd ${formatBytes(r.kernelPlusInitrd)} (${(r.kernelPlusInitrd / 1e6).toFixed(1)} MB; goal ≤ ${SIZE_GOAL / 1e6} MB: ${r.kernelPlusInitrd <= SIZE_GOAL ? 'met' : 'NOT met'})`,
+        `  kernel ${r.kernelVersion}, ${r.modules} modules, ${r.firmware} firmware files, Node ${r.nodeVersion}`,
+      ];
+      if (r.missingModules.length) lines.push(`  not in this kernel: ${r.missingModules.join(', ')}`);
+      if (r.missingFirmware.length) lines.push(`  firmware not installed (${r.missingFirmware.length} files; non-free packages such as firmware-bnx2 bring them): ${r.missingFirmware.slice(0, 5).join(', ')}${r.missingFirmware.length > 5 ? ' …' : ''}`);
+      process.stdout.write(lines.join('\n') + '\n');
+    });
+}

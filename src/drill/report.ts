@@ -1,0 +1,72 @@
+/**
+ * What a drill tells: a JUnit XML report for CI dashboards and one line for
+ * a person. Pure.
+ */
+import { formatBytes } from '../progress.ts';
+
+export interface Phase {
+  name: 'network' | 'pxe-to-agent' | 'restore' | 'boot-restored-disk' | 'checksum';
+  seconds: number;
+  ok: boolean;
+  error?: string;
+  detail?: string;
+}
+
+export interface DrillResult {
+  ok: boolean;
+  image: string;
+  firmware: 'bios' | 'uefi';
+  mode: 'full' | 'proxy';
+  phases: Phase[];
+  bytes: number;
+  /** Moments (seconds since the VM started) the service saw: first DHCP reply, iPXE script, agent started … */
+  milestones: Record<string, number>;
+  /** The tail of the VM's serial console, for the report. */
+  console: string;
+}
+
+const xml = (s: string) =>
+  s
+    .replace(/[^\x09\x0a\x0d\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]/g, '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+
+const secs = (n: number) => n.toFixed(3);
+
+export function junitReport(r: DrillResult): string {
+  const failures = r.phases.filter((p) => !p.ok).length;
+  const total = r.phases.reduce((n, p) => n + p.seconds, 0);
+  const suite = `netrestore drill ${r.image} (${r.firmware}, ${r.mode})`;
+  const cases = r.phases.map((p) => {
+    const open = `    <testcase classname="netrestore.drill.${xml(r.image)}" name="${p.name}" time="${secs(p.seconds)}"`;
+    if (p.ok) return `${open}>${p.detail ? `\n      <system-out>${xml(p.detail)}</system-out>\n    ` : ''}</testcase>`;
+    return `${open}>\n      <failure message="${xml(p.error ?? 'failed')}">${xml(p.error ?? '')}</failure>\n    </testcase>`;
+  });
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<testsuites name="netrestore drill" tests="${r.phases.length}" failures="${failures}" time="${secs(total)}">`,
+    `  <testsuite name="${xml(suite)}" tests="${r.phases.length}" failures="${failures}" errors="0" skipped="0" time="${secs(total)}">`,
+    ...cases,
+    `    <system-out>${xml(r.console.slice(-8000))}</system-out>`,
+    '  </testsuite>',
+    '</testsuites>',
+    '',
+  ].join('\n');
+}
+
+export function summaryLine(r: DrillResult): string {
+  const p = (n: Phase['name']) => r.phases.find((x) => x.name === n);
+  const parts: string[] = [];
+  const agent = p('pxe-to-agent');
+  if (agent) parts.push(agent.ok ? `PXE to agent ${agent.seconds.toFixed(1)} s` : `PXE to agent FAILED`);
+  const restore = p('restore');
+  if (restore) parts.push(restore.ok ? `restore ${restore.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(r.bytes / Math.max(restore.seconds, 0.001))}/s)` : 'restore FAILED');
+  const boot = p('boot-restored-disk');
+  if (boot) parts.push(boot.ok ? `boot of the restored disk ${boot.seconds.toFixed(1)} s` : 'boot of the restored disk FAILED');
+  const sum = p('checksum');
+  if (sum) parts.push(sum.ok ? 'checksum ok' : 'checksum MISMATCH');
+  const failed = r.phases.find((x) => !x.ok);
+  return `drill ${r.image} ${r.firmware}/${r.mode}: ${r.ok ? 'PASS' : 'FAIL'}: ${parts.join(', ')}${failed?.error ? `: ${failed.error.split('\n')[0]}` : ''}`;
+}

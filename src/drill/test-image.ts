@@ -1,0 +1,78 @@
+/**
+ * A small disk that boots and says so: MBR with syslinux, one FAT partition
+ * holding the Debian kernel and a busybox initramfs whose init prints a
+ * marker and a login prompt on the serial console, then powers off. All of
+ * it from Debian packages; no loop device, no mount (mtools writes the FAT).
+ * The drill's own self-test, and the image CI restores.
+ */
+import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import { open, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { cpioArchive } from '../build-env/cpio.ts';
+import { NetrestoreError } from '../errors.ts';
+
+export const TEST_MARKER = 'NETRESTORE-DRILL-BOOTED';
+
+const NEEDS: { path: string; pkg: string }[] = [
+  { path: '/usr/lib/syslinux/mbr/mbr.bin', pkg: 'syslinux-common' },
+  { path: '/usr/bin/syslinux', pkg: 'syslinux' },
+  { path: '/usr/bin/mcopy', pkg: 'mtools' },
+  { path: '/usr/sbin/mkfs.fat', pkg: 'dosfstools' },
+  { path: '/usr/sbin/sfdisk', pkg: 'fdisk' },
+  { path: '/bin/busybox', pkg: 'busybox-static' },
+];
+
+const INIT = `#!/bin/sh
+mount -t proc proc /proc
+mount -t devtmpfs devtmpfs /dev
+echo
+echo "${TEST_MARKER} on $(uname -r)"
+echo
+echo "netrestore-drill login: "
+sleep 1
+poweroff -f
+`;
+
+/** Write a bootable raw disk of `sizeMiB` at `path`, with the kernel `vmlinuz`. */
+export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB?: number }): Promise<void> {
+  for (const n of NEEDS) if (!existsSync(n.path)) throw new NetrestoreError('DRILL', `${n.path} is missing: install it with \`apt-get install ${n.pkg}\``);
+  const size = (o.sizeMiB ?? 40) * 1024 * 1024;
+  const partStart = 1024 * 1024;
+  await writeFile(path, Buffer.alloc(0));
+  await execa('truncate', ['-s', String(size), path]);
+  await execa('sfdisk', ['--no-reread', '--no-tell-kernel', path], { input: 'label: dos\nstart=2048, type=c, bootable\n' });
+  const mbr = await readFile('/usr/lib/syslinux/mbr/mbr.bin');
+  const fh = await open(path, 'r+');
+  try {
+    await fh.write(mbr.subarray(0, 440), 0, 440, 0);
+  } finally {
+    await fh.close();
+  }
+  await execa('mkfs.fat', ['-F', '16', '-n', 'DRILL', '--offset', String(partStart / 512), path, String((size - partStart) / 1024)]);
+  await execa('syslinux', ['--install', '--offset', String(partStart), path]);
+
+  const initrd = await promisify(gzip)(
+    Buffer.concat(
+      cpioArchive([
+        { type: 'dir', path: 'bin' },
+        { type: 'file', path: 'bin/busybox', data: await readFile('/bin/busybox'), mode: 0o755 },
+        ...['sh', 'mount', 'echo', 'uname', 'sleep', 'poweroff'].map((a) => ({ type: 'symlink' as const, path: `bin/${a}`, target: 'busybox' })),
+        { type: 'dir', path: 'dev' },
+        { type: 'char', path: 'dev/console', major: 5, minor: 1 },
+        { type: 'dir', path: 'proc' },
+        { type: 'file', path: 'init', data: Buffer.from(INIT), mode: 0o755 },
+      ]),
+    ),
+  );
+  const dir = `${path}.files`;
+  await execa('mkdir', ['-p', dir]);
+  await writeFile(join(dir, 'initrd.gz'), initrd);
+  await writeFile(join(dir, 'syslinux.cfg'), 'SERIAL 0 115200\nDEFAULT drill\nTIMEOUT 1\nLABEL drill\n  KERNEL vmlinuz\n  APPEND initrd=initrd.gz console=ttyS0,115200 quiet panic=5\n');
+  const img = `${path}@@${partStart}`;
+  await execa('mcopy', ['-i', img, o.vmlinuz, '::vmlinuz'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  await execa('mcopy', ['-i', img, join(dir, 'initrd.gz'), join(dir, 'syslinux.cfg'), '::'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  await execa('rm', ['-rf', dir]);
+}

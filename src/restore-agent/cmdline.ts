@@ -1,0 +1,45 @@
+/**
+ * What the boot menu tells the restore environment, on the kernel command
+ * line (see menus/boot-plan.ts kernelCmdline). Pure.
+ */
+
+export type AgentMode = 'menu' | 'restore' | 'capture' | 'shell';
+
+export interface BootParams {
+  server: string;
+  token: string | undefined;
+  mode: AgentMode;
+  image: string | undefined;
+  task: number | undefined;
+  disk: string | undefined;
+}
+
+export class CmdlineError extends Error {
+  override name = 'CmdlineError';
+}
+
+export function parseCmdline(text: string): BootParams {
+  const kv = new Map<string, string>();
+  for (const word of text.trim().split(/\s+/)) {
+    const eq = word.indexOf('=');
+    if (eq > 0 && word.startsWith('netrestore.')) kv.set(word.slice('netrestore.'.length, eq), word.slice(eq + 1));
+  }
+  const server = kv.get('server');
+  if (!server || !/^https?:\/\/[^\s/]+/.test(server)) {
+    throw new CmdlineError('the kernel command line has no netrestore.server=http://SERVER:PORT: boot this environment from the netrestore menu, or add it by hand');
+  }
+  const mode = (kv.get('mode') ?? 'menu') as AgentMode;
+  if (!['menu', 'restore', 'capture', 'shell'].includes(mode)) throw new CmdlineError(`netrestore.mode=${mode} is not one of menu, restore, capture, shell`);
+  const taskText = kv.get('task');
+  const task = taskText === undefined ? undefined : Number(taskText);
+  if (task !== undefined && !(Number.isInteger(task) && task > 0)) throw new CmdlineError(`netrestore.task=${taskText} is not a task number`);
+  const disk = kv.get('disk');
+  return {
+    server,
+    token: kv.get('token'),
+    mode,
+    image: kv.get('image') ? decodeURIComponent(kv.get('image')!) : undefined,
+    task,
+    disk: disk ? (disk.startsWith('/dev/') ? disk : `/dev/${disk}`) : undefined,
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * The agent's screens, 80×25 and plain ASCII so that they read the same on
+ * a Linux text console (TERM=linux) and on a serial console. Pure: data in,
+ * lines out; the terminal edge draws them.
+ */
+import type { Manifest } from '../../images/format.ts';
+import { formatBytes, formatDuration } from '../../progress.ts';
+import { diskLine, diskWarning, type Disk } from '../disks.ts';
+
+export const COLS = 80;
+export const ROWS = 25;
+const BODY = ROWS - 4; // header, rule, rule, prompt
+
+export type ImageInfo = Omit<Manifest, 'chunks'>;
+
+export interface Screen {
+  lines: string[];
+}
+
+const fit = (s: string, w = COLS) => (s.length > w ? s.slice(0, w - 1) + '~' : s);
+const rule = '-'.repeat(COLS);
+
+/** Header, body (cut to fit) and the prompt line last, where typing shows. */
+export function frame(header: { left: string; right: string }, body: string[], prompt: string): string[] {
+  const gap = Math.max(1, COLS - header.left.length - header.right.length);
+  const top = fit(header.left + ' '.repeat(gap) + header.right);
+  const rows = body.slice(0, BODY).map((l) => fit(l));
+  while (rows.length < BODY) rows.push('');
+  return [top, rule, ...rows, rule, fit(prompt)];
+}
+
+export interface Host {
+  mac: string;
+  ip: string;
+  server: string;
+}
+
+export const headerFor = (h: Host) => ({ left: ' netrestore', right: `${h.ip}  ${h.mac} ` });
+
+const PER_PAGE = 6;
+
+export function imageListScreen(h: Host, images: ImageInfo[], page: number, input: string): string[] {
+  const body: string[] = [` Images on ${h.server}`, ''];
+  if (!images.length) body.push('   No images are published yet: publish one with `netrestore publish`.');
+  const first = page * PER_PAGE;
+  images.slice(first, first + PER_PAGE).forEach((m, i) => {
+    const n = String(first + i + 1).padStart(3);
+    body.push(`${n}  ${m.name}  (${m.created.slice(0, 10)}, ${formatBytes(m.source.size)}${m.role !== 'generic' ? `, ${m.role}` : ''})`);
+    body.push(`       ${m.description || 'no description'}`);
+    for (const w of m.warnings.slice(0, 1)) body.push(`       ! ${w}`);
+  });
+  const pages = Math.max(1, Math.ceil(images.length / PER_PAGE));
+  body.push('');
+  if (pages > 1) body.push(` Page ${page + 1} of ${pages}: n next, p previous`);
+  body.push(' c capture this machine   s restore shell   r reboot');
+  return frame(headerFor(h), body, ` Image number: ${input}`);
+}
+
+export function diskListScreen(h: Host, purpose: string, disks: Disk[], input: string): string[] {
+  const body: string[] = [` ${purpose}`, ''];
+  if (!disks.length) body.push('   No disks found: the controller may need a driver this environment lacks (s: shell, lsmod).');
+  disks.forEach((d, i) => {
+    body.push(`${String(i + 1).padStart(3)}  ${diskLine(d)}`);
+    const w = diskWarning(d);
+    body.push(w ? `       ! ${w}` : '       empty');
+  });
+  body.push('', ' b back   s restore shell');
+  return frame(headerFor(h), body, ` Disk number: ${input}`);
+}
+
+export function confirmScreen(h: Host, m: ImageInfo, d: Disk, input: string): string[] {
+  const body = [
+    ` Restore ${m.name} (${formatBytes(m.source.size)}, ${m.created.slice(0, 10)})`,
+    ` to      ${d.path}: ${diskLine(d).slice(9).trim()}`,
+    '',
+    ` EVERYTHING ON ${d.path} WILL BE OVERWRITTEN.`,
+    ...(diskWarning(d) ? [` It ${diskWarning(d)}.`] : []),
+    ...m.warnings.map((w) => ` ! ${w}`),
+    ...(d.size < m.source.size ? ['', ` ${d.path} is too small: it has ${formatBytes(d.size)}, the image needs ${formatBytes(m.source.size)}.`] : []),
+    '',
+    ` To go on, type the disk's name (${d.name}) and press Enter; Enter alone goes back.`,
+  ];
+  return frame(headerFor(h), body, ` Disk name: ${input}`);
+}
+
+export function captureNameScreen(h: Host, d: Disk, input: string, error?: string): string[] {
+  const body = [
+    ` Capture ${d.path} (${diskLine(d).slice(9).trim()})`,
+    '',
+    ' The disk is read, nothing on it is changed; only chunks the server lacks are sent.',
+    ' Name: letters, digits, dot, dash, underscore; Enter alone goes back.',
+    ...(error ? ['', ` ! ${error}`] : []),
+  ];
+  return frame(headerFor(h), body, ` Image name: ${input}`);
+}
+
+export interface ProgressView {
+  title: string;
+  phase: string;
+  done: number;
+  total: number;
+  elapsedS: number;
+}
+
+export function bar(frac: number, width: number): string {
+  const filled = Math.round(Math.min(1, Math.max(0, frac)) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+export function progressScreen(h: Host, p: ProgressView): string[] {
+  const frac = p.total > 0 ? p.done / p.total : 0;
+  const rate = p.elapsedS > 0 ? p.done / p.elapsedS : 0;
+  const eta = rate > 0 ? (p.total - p.done) / rate : Infinity;
+  const body = [
+    ` ${p.title}`,
+    '',
+    ` Phase     ${p.phase}`,
+    '',
+    ` ${bar(frac, COLS - 10)} ${(frac * 100).toFixed(0).padStart(3)}%`,
+    '',
+    ` Done      ${formatBytes(p.done)} of ${formatBytes(p.total)}`,
+    ` Rate      ${formatBytes(rate)}/s`,
+    ` Elapsed   ${formatDuration(p.elapsedS)}`,
+    ` Left      ${formatDuration(eta)}`,
+  ];
+  return frame(headerFor(h), body, ' Working: do not switch this machine off.');
+}
+
+export function resultScreen(h: Host, o: { ok: boolean; title: string; lines: string[]; prompt: string }): string[] {
+  const body = [` ${o.ok ? 'DONE' : 'FAILED'}: ${o.title}`, '', ...o.lines.map((l) => ` ${l}`)];
+  return frame(headerFor(h), body, ` ${o.prompt}`);
+}
+
+/** Long messages wrapped to the screen width. */
+export function wrap(text: string, width = COLS - 2): string[] {
+  const out: string[] = [];
+  for (const para of text.split('\n')) {
+    let line = '';
+    for (const word of para.split(' ')) {
+      if (line && line.length + 1 + word.length > width) {
+        out.push(line);
+        line = word;
+      } else line = line ? `${line} ${word}` : word;
+    }
+    out.push(line);
+  }
+  return out;
+}

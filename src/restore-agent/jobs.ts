@@ -1,0 +1,136 @@
+/**
+ * Restore and capture as whole jobs: task reports, the safety checks, the
+ * work, the summary. The command line (`netrestore restore|capture`) and the
+ * console of the restore environment run these same functions.
+ */
+import { resolve } from 'node:path';
+import type { Manifest, Role } from '../images/format.ts';
+import { openSource } from '../images/source.ts';
+import { capture, type CaptureStats } from './capture.ts';
+import type { ImagesClient } from './client.ts';
+import { restore, type RestoreStats } from './restore.ts';
+import { describeContents, mountedFrom, openTarget } from './target.ts';
+
+export interface JobProgress {
+  phase: string;
+  done: number;
+  total: number;
+}
+
+export type Contents = 'partition-table' | 'data' | 'empty';
+
+export const describeWhat = (c: Contents) => (c === 'partition-table' ? 'holds a partition table' : c === 'data' ? 'holds data' : 'is empty');
+
+/**
+ * Tell the server how task `id` (if any) goes. A report that cannot be made
+ * is said through `warn` but does not fail the work: the next boot then shows
+ * the task as started, never runs it again by itself.
+ */
+export async function reportTask(client: ImagesClient, id: number | undefined, state: 'started' | 'done' | 'failed', extra: { error?: string; bytes?: number } = {}, warn: (s: string) => void = () => {}): Promise<void> {
+  if (id === undefined) return;
+  try {
+    await client.taskState(id, state, extra);
+  } catch (err) {
+    warn(`could not report task ${id} as ${state}: ${(err as Error).message}`);
+  }
+}
+
+export interface RestoreJob {
+  image: string;
+  target: string;
+  task?: number | undefined;
+  parallel?: number;
+  verify?: boolean;
+  /** Asked when the disk holds something, or the image is a DC/Exchange; false stops the job. */
+  confirm: (m: Manifest, targetSize: number, contents: Contents) => Promise<boolean>;
+  onManifest?: (m: Manifest) => void;
+  onProgress?: (p: JobProgress) => void;
+  warn?: (s: string) => void;
+}
+
+export interface RestoreSummary extends RestoreStats {
+  image: string;
+  target: string;
+  seconds: number;
+}
+
+export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<RestoreSummary> {
+  const t0 = performance.now();
+  let target;
+  try {
+    await reportTask(client, j.task, 'started', {}, j.warn);
+    const m = await client.manifest(j.image);
+    j.onManifest?.(m);
+    const mounted = await mountedFrom(j.target).catch(() => undefined);
+    if (mounted) throw new Error(`${mounted}: unmount it first; netrestore never writes a disk in use`);
+    target = await openTarget(j.target, m.source.size);
+    const contents = await describeContents(target);
+    const risky = m.role === 'domain-controller' || m.role === 'exchange';
+    if ((contents !== 'empty' || risky) && !(await j.confirm(m, target.size, contents))) {
+      throw new Error(`${j.target} ${describeWhat(contents)}: not written; confirm with --yes (or type yes at the prompt)`);
+    }
+    let lastReport = 0;
+    const stats = await restore(client, m, target, {
+      parallel: j.parallel ?? 4,
+      verify: j.verify ?? true,
+      onProgress: (p) => {
+        j.onProgress?.(p);
+        const now = performance.now();
+        if (now - lastReport > 2000) {
+          lastReport = now;
+          void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: p.phase, done: p.done, total: p.total, rate: Math.round(p.done / ((now - t0) / 1000)) });
+        }
+      },
+    });
+    void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: 'done', done: m.source.size, total: m.source.size });
+    await reportTask(client, j.task, 'done', { bytes: stats.bytesWritten }, j.warn);
+    return { ...stats, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
+  } catch (err) {
+    await reportTask(client, j.task, 'failed', { error: (err as Error).message }, j.warn);
+    throw err;
+  } finally {
+    await target?.fh.close();
+  }
+}
+
+export interface CaptureJob {
+  source: string;
+  name: string;
+  description?: string;
+  role?: Role;
+  chunkSize?: number;
+  task?: number | undefined;
+  onProgress?: (p: JobProgress) => void;
+  warn?: (s: string) => void;
+}
+
+export interface CaptureSummary extends CaptureStats {
+  image: string;
+  source: string;
+  seconds: number;
+  manifest: Manifest;
+}
+
+export async function captureJob(client: ImagesClient, j: CaptureJob): Promise<CaptureSummary> {
+  const t0 = performance.now();
+  let reader;
+  try {
+    await reportTask(client, j.task, 'started', {}, j.warn);
+    reader = await openSource(j.source);
+    const { manifest, stats } = await capture(client, reader, {
+      name: j.name,
+      description: j.description ?? '',
+      role: j.role ?? 'generic',
+      ...(j.chunkSize ? { chunkSize: j.chunkSize } : {}),
+      sourcePath: resolve(j.source),
+      onProgress: (p) => j.onProgress?.(p),
+    });
+    await reportTask(client, j.task, 'done', { bytes: stats.bytesTotal }, j.warn);
+    return { ...stats, image: j.name, source: j.source, seconds: (performance.now() - t0) / 1000, manifest };
+  } catch (err) {
+    await reportTask(client, j.task, 'failed', { error: (err as Error).message }, j.warn);
+    throw err;
+  } finally {
+    await reader?.close();
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The agent as the restore environment runs it (bundled by esbuild into
+ * /opt/netrestore/agent.mjs, on the `netrestore` command in its shell):
+ *
+ *   netrestore boot        what init starts: reads the kernel command line, runs the console
+ *   netrestore console     the same console, against a server named by hand
+ *   netrestore disks       the disks of this machine
+ *   netrestore restore|capture …   the pipelines, as on any Linux machine
+ */
+import { Command } from 'commander';
+import { execa } from 'execa';
+import { readFile } from 'node:fs/promises';
+import { networkInterfaces } from 'node:os';
+import { registerAgentCommands } from '../commands/agent.ts';
+import { parseCmdline, type BootParams } from './cmdline.ts';
+import { ImagesClient } from './client.ts';
+import { diskLine, diskWarning, listDisks } from './disks.ts';
+import { captureJob, restoreJob } from './jobs.ts';
+import { runConsole } from './console/session.ts';
+import { openConsoles, stdioTerminal } from './console/terminal.ts';
+
+function thisHost(server: string): { mac: string; ip: string; server: string } {
+  for (const [, addrs] of Object.entries(networkInterfaces())) {
+    const a = addrs?.find((x) => x.family === 'IPv4' && !x.internal);
+    if (a) return { mac: a.mac, ip: a.address, server };
+  }
+  return { mac: '', ip: 'no address', server };
+}
+
+async function consoleSession(params: BootParams, onConsoles: boolean): Promise<void> {
+  const client = new ImagesClient({ server: params.server, token: params.token });
+  const term = onConsoles ? await openConsoles() : stdioTerminal();
+  const exit = await runConsole({
+    term,
+    host: thisHost(new URL(params.server).host),
+    params,
+    images: () => client.catalog(),
+    disks: () => listDisks(),
+    restore: (j) => restoreJob(client, j),
+    capture: (j) => captureJob(client, j),
+    now: () => performance.now(),
+    sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  });
+  term.draw(['', exit === 'reboot' ? ' Rebooting…' : ' Restore shell: type `netrestore --help` for the agent, `reboot -f` to restart.']);
+  term.close();
+  if (exit === 'reboot') {
+    await execa('sync', [], { reject: false });
+    await execa('reboot', ['-f'], { reject: false });
+    await new Promise(() => {}); // the machine goes down around us
+  }
+}
+
+const cli = new Command('netrestore').description('the netrestore agent in the restore environment');
+cli
+  .command('boot')
+  .description('read netrestore.* from the kernel command line and run the console (init starts this)')
+  .action(async () => {
+    let params: BootParams;
+    try {
+      params = parseCmdline(await readFile('/proc/cmdline', 'utf8'));
+    } catch (err) {
+      process.stderr.write(`netrestore: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    await consoleSession(params, true);
+  });
+cli
+  .command('console')
+  .description('the interactive console on this terminal, against a server named by hand')
+  .requiredOption('--server <url>', 'the netrestore server, e.g. http://10.0.0.1:8080')
+  .option('--token <token>', 'token for the server (default: $NETRESTORE_TOKEN)')
+  .action(async (o: { server: string; token?: string }) => {
+    await consoleSession({ server: o.server, token: o.token ?? process.env.NETRESTORE_TOKEN, mode: 'menu', image: undefined, task: undefined, disk: undefined }, false);
+  });
+cli
+  .command('disks')
+  .description('the disks of this machine, with what they hold')
+  .action(async () => {
+    for (const d of await listDisks()) process.stdout.write(`${diskLine(d)}\n${diskWarning(d) ? `         ! ${diskWarning(d)}\n` : ''}`);
+  });
+registerAgentCommands(cli);
+
+await cli.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`netrestore: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+});
