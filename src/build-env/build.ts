@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, zstdCompress } from 'node:zlib';
 import { NetrestoreError } from '../errors.ts';
@@ -216,7 +216,9 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   tree.add({ type: 'file', path: 'etc/profile', data: Buffer.from("export PS1='netrestore# ' TERM=linux PATH=/usr/sbin:/usr/bin:/sbin:/bin\n") });
   tree.add({ type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') });
   tree.add({ type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') });
-  await tree.addProgram(node.path, '/usr/bin/node', await readFile(strippedNode));
+  // Node itself goes into its own archive (below); its libraries go here.
+  const { stdout: nodeLibs } = await execa('ldd', [node.path]);
+  for (const lib of parseLdd(nodeLibs)) if (!tree.has(lib)) await tree.addHostFile(await realpath(lib), lib, 0o755);
   await tree.addHostFile(agent, '/opt/netrestore/agent.mjs', 0o644);
   // The agent as a command in the restore shell.
   tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\nexec /usr/bin/node /opt/netrestore/agent.mjs "$@"\n') });
@@ -225,23 +227,20 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   const mods = await stageModules(tree, kernelVersion, work);
   await busyboxLinks(tree);
 
-  const parts = cpioArchive(tree.entries);
-  const hash = createHash('sha256');
-  for (const p of parts) hash.update(p);
+  // Two archives, compressed apart and in parallel, concatenated: the kernel
+  // unpacks one after the other. Node (three quarters of the bytes) rarely
+  // changes, so its compressed part is usually reused from the cache.
+  const nodePart = cpioArchive([{ type: 'dir', path: 'usr' }, { type: 'dir', path: 'usr/bin' }, { type: 'file', path: 'usr/bin/node', data: await readFile(strippedNode), mode: 0o755 }]);
   const level = o.level ?? 19;
-  hash.update(`zstd-${level}`);
-  const archiveSha256 = hash.digest('hex');
-
+  const compressed = await Promise.all([cpioArchive(tree.entries), nodePart].map((part) => compressPart(part, level, work, o)));
+  const archiveSha256 = createHash('sha256').update(compressed.map((c) => c.sha256).join()).digest('hex');
   const reportPath = join(o.out, 'build.json');
   const previous = await readFile(reportPath, 'utf8').then((t) => JSON.parse(t) as BuildReport, () => undefined);
-  const cached = !o.force && previous?.archiveSha256 === archiveSha256 && existsSync(join(o.out, 'initrd.img'));
-  if (cached) o.log('initrd unchanged since the last build: kept');
-  else {
-    const raw = parts.reduce((n, p) => n + p.length, 0);
-    o.log(`compressing ${(raw / 1048576).toFixed(0)} MiB with zstd -${level}`);
-    const initrd = await promisify(zstdCompress)(Buffer.concat(parts), { params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } });
-    await atomicWrite(join(o.out, 'initrd.img'), initrd);
-  }
+  const cached = compressed.every((c) => c.cached) && previous?.archiveSha256 === archiveSha256 && existsSync(join(o.out, 'initrd.img'));
+  if (!cached) await atomicWrite(join(o.out, 'initrd.img'), Buffer.concat(await Promise.all(compressed.map((c) => readFile(c.path)))));
+  // Parts of older builds are of no more use.
+  const keep = new Set(compressed.map((c) => basename(c.path)));
+  for (const f of await readdir(work)) if (f.startsWith('part-') && !keep.has(f)) await rm(join(work, f));
   await atomicWrite(join(o.out, 'vmlinuz'), await readFile(vmlinuz));
   for (const f of IPXE) await atomicWrite(join(o.out, f), await readFile(join('/usr/lib/ipxe', f)));
 
@@ -262,6 +261,21 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   };
   await atomicWrite(reportPath, JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+/** One compressed archive, from the cache when the same bytes were compressed before. */
+async function compressPart(parts: Buffer[], level: number, work: string, o: BuildOptions): Promise<{ path: string; sha256: string; cached: boolean }> {
+  const hash = createHash('sha256');
+  for (const p of parts) hash.update(p);
+  hash.update(`zstd-${level}`);
+  const sha256 = hash.digest('hex');
+  const path = join(work, `part-${sha256.slice(0, 16)}.cpio.zst`);
+  if (!o.force && existsSync(path)) return { path, sha256, cached: true };
+  const raw = parts.reduce((n, p) => n + p.length, 0);
+  o.log(`compressing ${(raw / 1048576).toFixed(0)} MiB with zstd -${level}`);
+  const out = await promisify(zstdCompress)(Buffer.concat(parts), { params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } });
+  await atomicWrite(path, out);
+  return { path, sha256, cached: false };
 }
 
 /** Is there a built environment in `dir`? (For serve and drill: say what to run when not.) */

@@ -230,7 +230,7 @@ export function milestones(events: LogEvent[], mac: string, vmStart: number): Re
   };
   for (const e of events) {
     if (Date.parse(e.time) < vmStart) continue;
-    if (e.event === 'dhcp.reply' && e.mac === mac) mark(e.ipxe ? 'ipxe-dhcp' : 'firmware-dhcp', e);
+    if (e.event === 'dhcp.reply' && e.mac === mac) mark(out['boot-script'] === undefined ? 'firmware-dhcp' : 'environment-dhcp', e);
     if (e.event === 'tftp.done') mark(`tftp ${String(e.file)}`, e);
     if (e.event === 'boot.decision') mark('boot-script', e);
     if (e.event === 'task.state') mark(`task-${String(e.state)}`, e);

@@ -28,7 +28,7 @@ export function tasksApi(o: { tasks: TaskStore; log: Logger; isAdmin: (token: st
     if (b.state !== 'started') {
       o.tasks.recordHistory({ mac: task.mac, kind: task.kind, image: task.image, started: task.updated, ended: Date.now(), bytes: typeof b.bytes === 'number' ? b.bytes : null, result: b.state, error });
     }
-    o.log.info('task.state', { task: id, mac: task.mac, kind: task.kind, image: task.image, state: b.state, error: error ?? undefined });
+    o.log.info('task.state', { task: id, mac: task.mac, kind: task.kind, image: task.image, state: b.state, bytes: typeof b.bytes === 'number' ? b.bytes : undefined, error: error ?? undefined });
     res.status(204).end();
   });
   return r;

@@ -41,7 +41,7 @@ async function consoleSession(params: BootParams, onConsoles: boolean): Promise<
     now: () => performance.now(),
     sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   });
-  term.draw(['', exit === 'reboot' ? ' Rebooting…' : ' Restore shell: type `netrestore --help` for the agent, `reboot -f` to restart.']);
+  term.draw(['', exit === 'reboot' ? ' Rebooting...' : ' Restore shell: type `netrestore --help` for the agent, `reboot -f` to restart.']);
   term.close();
   if (exit === 'reboot') {
     await execa('sync', [], { reject: false });

@@ -150,12 +150,18 @@ async function captureFlow(d: ConsoleDeps, keys: Keys): Promise<ConsoleExit | un
   }
 }
 
-/** Progress redrawn twice a second at most. */
+/** Progress redrawn twice a second at most; rate and time left count from the start of each phase. */
 function progressDrawer(d: ConsoleDeps, title: string): (p: JobProgress) => void {
-  const t0 = d.now();
+  let t0 = d.now();
+  let phase = '';
   let last = -Infinity;
   return (p) => {
     const now = d.now();
+    if (p.phase !== phase) {
+      phase = p.phase;
+      t0 = now;
+      last = -Infinity;
+    }
     if (now - last < 500 && p.done < p.total) return;
     last = now;
     d.term.draw(progressScreen(d.host, { title, phase: PHASES[p.phase] ?? p.phase, done: p.done, total: p.total, elapsedS: (now - t0) / 1000 }));
