@@ -39,6 +39,8 @@ export interface BuildReport {
   firmware: number;
   missingFirmware: string[];
   archiveSha256: string;
+  /** Compressed length of each archive in initrd.img, in order (the kernel unpacks them one after another). */
+  initrdParts: number[];
   seconds: number;
   cached: boolean;
 }
@@ -256,6 +258,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
     firmware: mods.firmware,
     missingFirmware: mods.missingFirmware,
     archiveSha256,
+    initrdParts: await Promise.all(compressed.map(async (c) => (await stat(c.path)).size)),
     seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
     cached,
   };
