@@ -70,12 +70,18 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   if (!manifest) throw new NetrestoreError('IMAGE_NOT_FOUND', `no image named ${o.image} in ${o.images}: see \`netrestore images list --images ${o.images}\``);
 
   const cleanup = new Cleanup();
+  let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) return;
+    interrupted = true;
     log(`${sig}: removing the drill's namespaces, processes and files`);
     void cleanup.run().then(() => process.exit(sig === 'SIGINT' ? 130 : 143));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // on, not once: execa's exit hook re-raises a signal that finds no other
+  // listener, and a once-listener is gone by then; the process would die
+  // with the namespaces still there.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   cleanup.add(async () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -123,7 +129,9 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await vm.stop();
       result.console = vm.console();
       await step(result, 'boot-restored-disk', log, async () => {
-        const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024 });
+        // UEFI: fresh NVRAM, as the network boot left no entry for a disk that was blank then;
+        // the firmware then finds \EFI\BOOT\BOOTX64.EFI by itself.
+        const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk' });
         vms.push(booted);
         cleanup.add(() => booted.stop());
         try {

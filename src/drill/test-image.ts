@@ -1,8 +1,10 @@
 /**
  * A small disk that boots and says so: MBR with syslinux, one FAT partition
  * holding the Debian kernel and a busybox initramfs whose init prints a
- * marker and a login prompt on the serial console, then powers off. All of
- * it from Debian packages; no loop device, no mount (mtools writes the FAT).
+ * marker and a login prompt on the serial console, then powers off. It boots
+ * under BIOS (syslinux in the MBR and the partition) and, when syslinux-efi
+ * is installed, under UEFI too (\EFI\BOOT\BOOTX64.EFI). All of it from
+ * Debian packages; no loop device, no mount (mtools writes the FAT).
  * The drill's own self-test, and the image CI restores.
  */
 import { execa } from 'execa';
@@ -24,6 +26,10 @@ const NEEDS: { path: string; pkg: string }[] = [
   { path: '/usr/sbin/sfdisk', pkg: 'fdisk' },
   { path: '/bin/busybox', pkg: 'busybox-static' },
 ];
+
+/** UEFI: syslinux.efi as the removable-media loader (package syslinux-efi), with its core module. */
+const EFI_LOADER = '/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi';
+const EFI_LDLINUX = '/usr/lib/syslinux/modules/efi64/ldlinux.e64';
 
 const INIT = `#!/bin/sh
 mount -t proc proc /proc
@@ -70,9 +76,15 @@ export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB
   const dir = `${path}.files`;
   await execa('mkdir', ['-p', dir]);
   await writeFile(join(dir, 'initrd.gz'), initrd);
-  await writeFile(join(dir, 'syslinux.cfg'), 'SERIAL 0 115200\nDEFAULT drill\nTIMEOUT 1\nLABEL drill\n  KERNEL vmlinuz\n  APPEND initrd=initrd.gz console=ttyS0,115200 quiet panic=5\n');
+  await writeFile(join(dir, 'syslinux.cfg'), 'SERIAL 0 115200\nDEFAULT drill\nTIMEOUT 1\nLABEL drill\n  KERNEL /vmlinuz\n  APPEND initrd=/initrd.gz console=ttyS0,115200 quiet panic=5\n');
   const img = `${path}@@${partStart}`;
-  await execa('mcopy', ['-i', img, o.vmlinuz, '::vmlinuz'], { env: { MTOOLS_SKIP_CHECK: '1' } });
-  await execa('mcopy', ['-i', img, join(dir, 'initrd.gz'), join(dir, 'syslinux.cfg'), '::'], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  const mtools = (cmd: string, args: string[]) => execa(cmd, ['-i', img, ...args], { env: { MTOOLS_SKIP_CHECK: '1' } });
+  await mtools('mcopy', [o.vmlinuz, '::vmlinuz']);
+  await mtools('mcopy', [join(dir, 'initrd.gz'), join(dir, 'syslinux.cfg'), '::']);
+  if (existsSync(EFI_LOADER) && existsSync(EFI_LDLINUX)) {
+    await mtools('mmd', ['::EFI', '::EFI/BOOT']);
+    await mtools('mcopy', [EFI_LOADER, '::EFI/BOOT/BOOTX64.EFI']);
+    await mtools('mcopy', [EFI_LDLINUX, join(dir, 'syslinux.cfg'), '::EFI/BOOT/']);
+  }
   await execa('rm', ['-rf', dir]);
 }

@@ -44,12 +44,14 @@ export interface VmOptions {
   /** Writes go to a temporary overlay: the disk file stays as it was. */
   snapshot?: boolean;
   memoryMiB?: number;
+  /** UEFI: which NVRAM copy to use; a new name is a machine whose firmware has never booted. */
+  nvram?: string;
 }
 
 export function startVm(o: VmOptions): Vm {
   const args = ['-machine', `${o.firmware === 'uefi' ? 'q35' : 'pc'},accel=${accel()}`, '-m', String(o.memoryMiB ?? 512), '-nographic', '-no-reboot', '-boot', o.boot ?? 'n'];
   if (o.firmware === 'uefi') {
-    const vars = join(o.workDir, `vars-${o.mac.replace(/:/g, '')}.fd`);
+    const vars = join(o.workDir, `vars-${o.mac.replace(/:/g, '')}${o.nvram ? `-${o.nvram}` : ''}.fd`);
     if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);
     args.push('-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`);
   }

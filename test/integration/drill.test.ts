@@ -68,6 +68,33 @@ describe.runIf(canDrill)('restore drills in VMs', () => {
     expect(await leftovers()).toEqual([]);
   }, 900_000);
 
+  it('UEFI (OVMF) through snponly.efi: the same drill passes, the restored disk boots its own EFI loader', async () => {
+    const { exitCode, result, stderr } = await drill(['--image', 'drill-test', '--images', store, '--firmware', 'uefi', '--expect', TEST_MARKER]);
+    expect(result.ok, `${result.summary}\n${stderr}`).toBe(true);
+    expect(exitCode).toBe(0);
+    expect(result.milestones['tftp snponly.efi']).toBeLessThan(result.milestones['boot-script']!);
+    expect(await leftovers()).toEqual([]);
+  }, 900_000);
+
+  it('interrupted (Ctrl-C) while the VM boots: exits 130 and removes namespaces, qemu and files', async () => {
+    const p = execa(BIN, ['drill', '--image', 'drill-test', '--images', store, '--expect', TEST_MARKER], { reject: false, all: true });
+    await new Promise<void>((resolve, reject) => {
+      let text = '';
+      p.all!.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('pxe-to-agent…')) resolve();
+      });
+      void p.then(() => reject(new Error(`drill ended before the VM started:\n${text}`)));
+    });
+    await new Promise((r) => setTimeout(r, 5000)); // qemu is up, the service answers
+    expect(await leftovers()).not.toEqual([]);
+    p.kill('SIGINT');
+    const r = await p;
+    expect(r.exitCode).toBe(130);
+    expect(r.all).toContain('SIGINT: removing the drill');
+    expect(await leftovers()).toEqual([]);
+  }, 120_000);
+
   it("a damaged image, proxy mode beside dnsmasq: the drill fails with the agent's own error in the report, and nothing is left", async () => {
     const damaged = join(dir, 'damaged');
     cpSync(store, damaged, { recursive: true });
