@@ -113,7 +113,12 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       vms.push(vm);
       const t0 = Date.now();
       cleanup.add(() => vm.stop());
-      cleanup.add(async () => void (result.milestones = milestones(served.events, MAC, t0)));
+      // What the console says: the environment's init is up (the end of the boot phase).
+      void vm.waitFor(/netrestore: asking for an address/, 3600_000).then(
+        () => void (result.milestones['environment-init'] = Number(((Date.now() - t0) / 1000).toFixed(2))),
+        () => undefined,
+      );
+      cleanup.add(async () => void (result.milestones = { ...milestones(served.events, MAC, t0), ...result.milestones }));
       await step(result, 'pxe-to-agent', log, async () => {
         const e = await waitTask(served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
         if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);

@@ -1,0 +1,74 @@
+/**
+ * bench/drill: a whole BIOS drill (VM start to restored, verified and booted)
+ * with the share of each phase, and the boot phase (VM start until the
+ * restore environment's init runs) against dnsmasq serving the same kernel
+ * and initrd over TFTP to the same qemu iPXE ROM, in the same run.
+ *
+ *   sudo node bench/drill.ts [--runs 1]
+ *
+ * Needs what the drill test needs (root, qemu, build-env's packages) and dnsmasq.
+ */
+import { execa } from 'execa';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runDrill } from '../src/drill/drill.ts';
+import { createLan } from '../src/drill/netns.ts';
+import { TEST_MARKER } from '../src/drill/test-image.ts';
+import { startVm } from '../src/drill/vm.ts';
+import { DIST, ensureBootEnv, publishTestImage } from '../test/helpers/boot-env.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '1' } } });
+const RUNS = Number(values.runs);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+const dir = mkdtempSync(join(tmpdir(), 'nr-bench-drill-'));
+chmodSync(dir, 0o755);
+const env = await ensureBootEnv();
+const store = await publishTestImage(dir, env);
+console.log(`environment: kernel ${(env.files['vmlinuz']! / 1e6).toFixed(1)} MB + initrd ${(env.files['initrd.img']! / 1e6).toFixed(1)} MB`);
+
+/** dnsmasq: DHCP + TFTP; iPXE gets a script that loads the same kernel and initrd over TFTP. */
+async function dnsmasqBoot(): Promise<number> {
+  const tftp = join(dir, 'tftp');
+  await execa('mkdir', ['-p', tftp]);
+  for (const f of ['vmlinuz', 'initrd.img']) copyFileSync(join(DIST, f), join(tftp, f));
+  writeFileSync(join(tftp, 'boot.ipxe'), '#!ipxe\nkernel tftp://10.214.0.1/vmlinuz initrd=initrd.img netrestore.server=http://10.214.0.1:9 quiet console=ttyS0,115200\ninitrd tftp://10.214.0.1/initrd.img\nboot\n');
+  const lan = await createLan({ srv: '10.214.0.1/24' }, { prefix: 'nrbench' });
+  const dns = execa('ip', ['netns', 'exec', lan.ns('srv'), 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces', '--dhcp-range=10.214.0.100,10.214.0.150,255.255.255.0,1h',
+    `--dhcp-leasefile=${join(dir, 'leases')}`, '--enable-tftp', `--tftp-root=${tftp}`, '--dhcp-boot=boot.ipxe'], { reject: false });
+  try {
+    const tap = await lan.addTap('tap0');
+    const t0 = performance.now();
+    const vm = startVm({ ns: lan.bridgeNs, tap, mac: '52:54:00:be:00:01', firmware: 'bios', workDir: dir, memoryMiB: 1024 });
+    try {
+      await vm.waitFor(/netrestore: asking for an address/, 600_000);
+      return (performance.now() - t0) / 1000;
+    } finally {
+      await vm.stop();
+    }
+  } finally {
+    dns.kill();
+    await dns;
+    await lan.destroy();
+  }
+}
+
+const ours: number[] = [];
+const theirs: number[] = [];
+for (let i = 0; i < RUNS; i++) {
+  const r = await runDrill({ image: 'drill-test', images: store, bootDir: DIST, firmware: 'bios', mode: 'full', expect: new RegExp(TEST_MARKER) });
+  if (!r.ok) throw new Error(`the drill failed: ${JSON.stringify(r.phases)}`);
+  const total = r.phases.filter((p) => p.name !== 'network').reduce((n, p) => n + p.seconds, 0);
+  console.log(`drill run ${i + 1}: ${total.toFixed(1)} s from VM start to restored, verified and booted`);
+  for (const p of r.phases.filter((x) => x.name !== 'network')) console.log(`  ${p.name.padEnd(20)} ${p.seconds.toFixed(1).padStart(6)} s  ${((p.seconds / total) * 100).toFixed(0).padStart(3)} %`);
+  const m = r.milestones;
+  console.log(`  inside PXE to agent: firmware DHCP ${m['firmware-dhcp']} s, boot script ${m['boot-script']} s, environment init ${m['environment-init']} s, environment DHCP ${m['environment-dhcp']} s, agent started ${m['task-started']} s`);
+  ours.push(m['environment-init']!);
+  const t = await dnsmasqBoot();
+  console.log(`  dnsmasq (TFTP), same kernel and initrd: environment init at ${t.toFixed(1)} s`);
+  theirs.push(t);
+}
+console.log(`boot phase (VM start to the environment's init), medians: netrestore ${median(ours).toFixed(1)} s, dnsmasq ${median(theirs).toFixed(1)} s: ratio ${(median(theirs) / median(ours)).toFixed(2)} (above 1: netrestore is faster)`);
+rmSync(dir, { recursive: true, force: true });
