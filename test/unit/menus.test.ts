@@ -6,6 +6,7 @@ import { parseMac } from '../../src/state/hosts.ts';
 import { LoginGuard } from '../../src/menus/login-guard.ts';
 import { ipxeText, Renderer } from '../../src/menus/render.ts';
 import { httpTransport, tftpTransport } from '../../src/menus/boot-face.ts';
+import { parseCmdline } from '../../src/restore-agent/cmdline.ts';
 import type { Task } from '../../src/state/tasks.ts';
 import { golden } from '../helpers/golden.ts';
 
@@ -69,10 +70,13 @@ describe('rendered scripts (golden)', () => {
   });
   it('environment: kernel, initrd and the command line the agent reads', () => {
     const cmdline = kernelCmdline({ base: 'http://10.0.0.1:8080', token: 'TOKEN', mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
-    expect(cmdline).toBe('netrestore.server=http://10.0.0.1:8080 netrestore.token=TOKEN netrestore.mode=restore netrestore.image=fs01 netrestore.task=7 netrestore.disk=/dev/sda console=tty0 console=ttyS0,115200');
+    expect(cmdline).toBe('netrestore.server=http://10.0.0.1:8080 netrestore.token=TOKEN netrestore.mode=restore netrestore.image=fs01 netrestore.task=7 netrestore.disk=/dev/sda quiet console=tty0 console=ttyS0,115200');
+    // What the menu writes is what the agent reads.
+    expect(parseCmdline(cmdline)).toEqual({ server: 'http://10.0.0.1:8080', token: 'TOKEN', mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
     const text = r.render('environment', { ...http, mode: 'restore', mac: MAC, image: 'fs01', task: 7, kernel: 'vmlinuz', initrd: 'initrd.img', cmdline });
     golden(join(FIXTURES, 'environment.ipxe'), text);
     expect(text).toContain('|| goto failed');
+    expect(text).toContain('BOOTIF=01-${netX/mac:hexhyp}'); // init asks for an address on the card that booted first
   });
   it('takes the configured default entry only when it exists, else the local disk', () => {
     const pick = (defaultEntry: string) => (menuContext({ mac: MAC, hostName: undefined, images, settings: { ...settings, defaultEntry } }) as { defaultEntry: string }).defaultEntry;
