@@ -13,6 +13,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, zstdCompress } from 'node:zlib';
 import { NetrestoreError } from '../errors.ts';
+import { missingPackage, requirePackages, type Need } from '../host-packages.ts';
 import { cpioArchive, type CpioEntry } from './cpio.ts';
 import { parseLdd } from './libraries.ts';
 import { SERVER_MODULES, resolveModules } from './modules.ts';
@@ -46,31 +47,28 @@ export interface BuildReport {
 }
 
 /** What must be on the build machine, and the Debian package that brings it. */
-const NEEDS: { path: string; pkg: string }[] = [
-  { path: '/bin/busybox', pkg: 'busybox-static' },
-  { path: '/usr/lib/ipxe/undionly.kpxe', pkg: 'ipxe' },
-  { path: '/usr/lib/ipxe/snponly.efi', pkg: 'ipxe' },
-  { path: '/usr/lib/ipxe/ipxe.efi', pkg: 'ipxe' },
-  { path: '/usr/sbin/depmod', pkg: 'kmod' },
-  { path: '/usr/sbin/modinfo', pkg: 'kmod' },
-  { path: '/usr/bin/strip', pkg: 'binutils' },
-  { path: '/usr/bin/ldd', pkg: 'libc-bin' },
-  { path: '/usr/sbin/sfdisk', pkg: 'fdisk' },
-  { path: '/usr/bin/partx', pkg: 'util-linux' },
+const NEEDS: Need[] = [
+  ['/bin/busybox', 'busybox-static'],
+  ['/usr/lib/ipxe/undionly.kpxe', 'ipxe'],
+  ['/usr/lib/ipxe/snponly.efi', 'ipxe'],
+  ['/usr/lib/ipxe/ipxe.efi', 'ipxe'],
+  ['/usr/sbin/depmod', 'kmod'],
+  ['/usr/sbin/modinfo', 'kmod'],
+  ['/usr/bin/strip', 'binutils'],
+  ['/usr/bin/ldd', 'libc-bin'],
+  ['/usr/sbin/sfdisk', 'fdisk'],
+  ['/usr/bin/partx', 'util-linux'],
 ];
+const AGAIN = ' and run `netrestore build-env` again';
 
 /** The iPXE first stages served as they are (Debian 12's ipxe has no arm64 build). */
 const IPXE = ['undionly.kpxe', 'snponly.efi', 'ipxe.efi'];
-
-function missingPackage(what: string, pkg: string): NetrestoreError {
-  return new NetrestoreError('BUILD_ENV', `${what} is missing: install it with \`apt-get install ${pkg}\` and run \`netrestore build-env\` again`);
-}
 
 async function newestKernel(): Promise<string> {
   const versions = await readdir('/lib/modules').catch(() => []);
   const usable = versions.filter((v) => existsSync(`/boot/vmlinuz-${v}`)).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
   const v = usable.at(-1);
-  if (!v) throw missingPackage('a Debian kernel (/boot/vmlinuz-* with /lib/modules)', 'linux-image-amd64');
+  if (!v) throw missingPackage('BUILD_ENV', 'a Debian kernel (/boot/vmlinuz-* with /lib/modules)', 'linux-image-amd64', AGAIN);
   return v;
 }
 
@@ -191,10 +189,10 @@ async function atomicWrite(path: string, data: Buffer | string): Promise<void> {
 
 export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   const t0 = performance.now();
-  for (const n of NEEDS) if (!existsSync(n.path)) throw missingPackage(n.path, n.pkg);
+  requirePackages('BUILD_ENV', NEEDS, AGAIN);
   const kernelVersion = o.kernel ?? (await newestKernel());
   const vmlinuz = `/boot/vmlinuz-${kernelVersion}`;
-  if (!existsSync(vmlinuz) || !existsSync(`/lib/modules/${kernelVersion}/modules.dep`)) throw missingPackage(`kernel ${kernelVersion}`, `linux-image-${kernelVersion}`);
+  if (!existsSync(vmlinuz) || !existsSync(`/lib/modules/${kernelVersion}/modules.dep`)) throw missingPackage('BUILD_ENV', `kernel ${kernelVersion}`, `linux-image-${kernelVersion}`, AGAIN);
   const node = await pinnedNode();
   const work = join(ROOT, 'build/env');
   await mkdir(work, { recursive: true });

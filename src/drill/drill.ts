@@ -12,6 +12,7 @@ import { chmod, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetrestoreError } from '../errors.ts';
+import { requirePackages } from '../host-packages.ts';
 import { FileStore } from '../images/store.ts';
 import type { LogEvent } from '../log.ts';
 import { openState } from '../state/db.ts';
@@ -21,7 +22,7 @@ import { compareDisk } from './checksum.ts';
 import { createLan, type Lan } from './netns.ts';
 import type { DrillResult, Phase } from './report.ts';
 import { startServe, type Served } from './service.ts';
-import { qemuAvailable, startVm, type Vm } from './vm.ts';
+import { startVm, type Vm } from './vm.ts';
 
 export interface DrillOptions {
   image: string;
@@ -44,9 +45,13 @@ const NET = { srv: '10.213.0.1/24', site: '10.213.0.2/24', pool: '10.213.0.100-1
 
 function preflight(o: DrillOptions): void {
   if (process.getuid?.() !== 0) throw new NetrestoreError('DRILL', 'a drill makes network namespaces and tap devices: run it as root');
-  if (!qemuAvailable()) throw new NetrestoreError('DRILL', 'qemu is missing: install it with `apt-get install qemu-system-x86 ipxe-qemu`');
-  if (o.firmware === 'uefi' && !existsSync('/usr/share/OVMF/OVMF_CODE_4M.fd')) throw new NetrestoreError('DRILL', 'OVMF is missing: install it with `apt-get install ovmf`');
-  if (o.mode === 'proxy' && !existsSync('/usr/sbin/dnsmasq')) throw new NetrestoreError('DRILL', 'a proxy-mode drill needs dnsmasq as the site DHCP server: `apt-get install dnsmasq-base`');
+  requirePackages('DRILL', [
+    ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],
+    ['/usr/lib/ipxe/qemu/pxe-virtio.rom', 'ipxe-qemu'],
+    ...(o.firmware === 'uefi' ? ([['/usr/share/OVMF/OVMF_CODE_4M.fd', 'ovmf']] as const) : []),
+    // proxy mode: dnsmasq plays the site's DHCP server
+    ...(o.mode === 'proxy' ? ([['/usr/sbin/dnsmasq', 'dnsmasq-base']] as const) : []),
+  ]);
   const need = ['vmlinuz', 'initrd.img', o.firmware === 'uefi' ? 'snponly.efi' : 'undionly.kpxe'];
   const absent = need.filter((f) => !existsSync(join(o.bootDir, f)));
   if (absent.length) throw new NetrestoreError('DRILL', `${o.bootDir} lacks ${absent.join(', ')}: run \`netrestore build-env\` first`);

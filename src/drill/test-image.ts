@@ -14,17 +14,17 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { cpioArchive } from '../build-env/cpio.ts';
-import { NetrestoreError } from '../errors.ts';
+import { requirePackages, type Need } from '../host-packages.ts';
 
 export const TEST_MARKER = 'NETRESTORE-DRILL-BOOTED';
 
-const NEEDS: { path: string; pkg: string }[] = [
-  { path: '/usr/lib/syslinux/mbr/mbr.bin', pkg: 'syslinux-common' },
-  { path: '/usr/bin/syslinux', pkg: 'syslinux' },
-  { path: '/usr/bin/mcopy', pkg: 'mtools' },
-  { path: '/usr/sbin/mkfs.fat', pkg: 'dosfstools' },
-  { path: '/usr/sbin/sfdisk', pkg: 'fdisk' },
-  { path: '/bin/busybox', pkg: 'busybox-static' },
+const NEEDS: Need[] = [
+  ['/usr/lib/syslinux/mbr/mbr.bin', 'syslinux-common'],
+  ['/usr/bin/syslinux', 'syslinux'],
+  ['/usr/bin/mcopy', 'mtools'],
+  ['/usr/sbin/mkfs.fat', 'dosfstools'],
+  ['/usr/sbin/sfdisk', 'fdisk'],
+  ['/bin/busybox', 'busybox-static'],
 ];
 
 /** UEFI: syslinux.efi as the removable-media loader (package syslinux-efi), with its core module. */
@@ -44,7 +44,7 @@ poweroff -f
 
 /** Write a bootable raw disk of `sizeMiB` at `path`, with the kernel `vmlinuz`. */
 export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB?: number }): Promise<void> {
-  for (const n of NEEDS) if (!existsSync(n.path)) throw new NetrestoreError('DRILL', `${n.path} is missing: install it with \`apt-get install ${n.pkg}\``);
+  requirePackages('DRILL', NEEDS);
   const size = (o.sizeMiB ?? 40) * 1024 * 1024;
   const partStart = 1024 * 1024;
   await writeFile(path, Buffer.alloc(0));

@@ -68,6 +68,16 @@ describe.runIf(canDrill)('restore drills in VMs', () => {
     expect(await leftovers()).toEqual([]);
   }, 900_000);
 
+  it('says in one line what to do when the environment is not built or the image does not exist', async () => {
+    const noEnv = await execa(BIN, ['drill', '--image', 'drill-test', '--images', store, '--boot-dir', join(dir, 'nothing-here')], { reject: false });
+    expect(noEnv.exitCode).toBe(1);
+    expect(noEnv.stderr.trim()).toMatch(/^netrestore: .*nothing-here lacks vmlinuz, initrd\.img, undionly\.kpxe: run `netrestore build-env` first$/);
+    const noImage = await execa(BIN, ['drill', '--image', 'no-such-image', '--images', store], { reject: false });
+    expect(noImage.exitCode).toBe(1);
+    expect(noImage.stderr.trim()).toMatch(/^netrestore: no image named no-such-image in .*store: see `netrestore images list/);
+    expect(await leftovers()).toEqual([]);
+  });
+
   it('UEFI (OVMF) through snponly.efi: the same drill passes, the restored disk boots its own EFI loader', async () => {
     const { exitCode, result, stderr } = await drill(['--image', 'drill-test', '--images', store, '--firmware', 'uefi', '--expect', TEST_MARKER]);
     expect(result.ok, `${result.summary}\n${stderr}`).toBe(true);
