@@ -98,7 +98,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     const work = await mkdtemp(join(tmpdir(), 'netrestore-drill-'));
     await chmod(work, 0o755);
     cleanup.add(() => rm(work, { recursive: true, force: true }));
-    await step(result, 'network', log, async () => {
+    const { lan, served, tap, disk, task } = await step(result, 'network', log, async () => {
       const lan = await createLan(o.mode === 'proxy' ? { srv: NET.srv, site: NET.site } : { srv: NET.srv }, { prefix: 'nrdrill' });
       cleanup.add(() => lan.destroy());
       if (o.mode === 'proxy') cleanup.add(siteDhcp(lan, work));
@@ -112,51 +112,49 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       await fh.close();
       const task = createTask(join(work, 'state.db'), o.image);
       return { detail: `task ${task} for ${MAC}; service on ${NET.srv.split('/')[0]} (${o.mode} DHCP)`, next: { lan, served, tap, disk, task } };
-    }).then(async (ctx) => {
-      const { lan, served, tap, disk, task } = ctx;
-      const vm = startVm({ ns: lan.bridgeNs, tap, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'n', memoryMiB: 1024 });
-      vms.push(vm);
-      const t0 = Date.now();
-      cleanup.add(() => vm.stop());
-      // What the console says: the environment's init is up (the end of the boot phase).
-      void vm.waitFor(/netrestore: asking for an address/, 3600_000).then(
-        () => void (result.milestones['environment-init'] = Number(((Date.now() - t0) / 1000).toFixed(2))),
-        () => undefined,
-      );
-      cleanup.add(async () => void (result.milestones = { ...milestones(served.events, MAC, t0), ...result.milestones }));
-      await step(result, 'pxe-to-agent', log, async () => {
-        const e = await waitTask(served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
-        if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);
-        return { detail: `agent reported task ${task} started`, next: undefined };
-      });
-      await step(result, 'restore', log, async () => {
-        const e = await waitTask(served, vm, task, ['done', 'failed'], (o.restoreTimeoutS ?? 1800) * 1000, 'the restore to end');
-        if (e.state === 'failed') throw new Error(`the agent reported: ${String(e.error)}`);
-        return { detail: `restored and verified by the agent (${String(e.bytes ?? '?')} bytes written)`, next: undefined };
-      });
-      // The agent reboots by itself after a short countdown; -no-reboot turns that into qemu's exit.
-      await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 30_000))]);
-      await vm.stop();
-      result.console = vm.console();
-      await step(result, 'boot-restored-disk', log, async () => {
-        // UEFI: fresh NVRAM, as the network boot left no entry for a disk that was blank then;
-        // the firmware then finds \EFI\BOOT\BOOTX64.EFI by itself.
-        const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk' });
-        vms.push(booted);
-        cleanup.add(() => booted.stop());
-        try {
-          const m = await booted.waitFor(o.expect, (o.bootTimeoutS ?? 300) * 1000);
-          return { detail: `console showed ${JSON.stringify(m[0])}`, next: undefined };
-        } finally {
-          await booted.stop();
-          result.console += `\n--- boot of the restored disk ---\n${booted.console()}`;
-        }
-      });
-      await step(result, 'checksum', log, async () => {
-        const c = await compareDisk(disk, manifest);
-        if (!c.ok) throw new Error(`the disk differs from ${o.image}: ${c.badChunks.length} chunk(s) differ, first ${c.badChunks[0] ?? '-'} (offset ${((c.badChunks[0] ?? 0) * manifest.chunkSize).toString()}); sha256 ${c.sha256} vs ${manifest.sha256}`);
-        return { detail: `sha256 ${c.sha256} = image ${o.image}`, next: undefined };
-      });
+    });
+    const vm = startVm({ ns: lan.bridgeNs, tap, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'n', memoryMiB: 1024 });
+    vms.push(vm);
+    const t0 = Date.now();
+    cleanup.add(() => vm.stop());
+    // What the console says: the environment's init is up (the end of the boot phase).
+    void vm.waitFor(/netrestore: asking for an address/, 3600_000).then(
+      () => void (result.milestones['environment-init'] = Number(((Date.now() - t0) / 1000).toFixed(2))),
+      () => undefined,
+    );
+    cleanup.add(async () => void (result.milestones = { ...milestones(served.events, MAC, t0), ...result.milestones }));
+    await step(result, 'pxe-to-agent', log, async () => {
+      const e = await waitTask(served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
+      if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);
+      return { detail: `agent reported task ${task} started`, next: undefined };
+    });
+    await step(result, 'restore', log, async () => {
+      const e = await waitTask(served, vm, task, ['done', 'failed'], (o.restoreTimeoutS ?? 1800) * 1000, 'the restore to end');
+      if (e.state === 'failed') throw new Error(`the agent reported: ${String(e.error)}`);
+      return { detail: `restored and verified by the agent (${String(e.bytes ?? '?')} bytes written)`, next: undefined };
+    });
+    // The agent reboots by itself after a short countdown; -no-reboot turns that into qemu's exit.
+    await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 30_000))]);
+    await vm.stop();
+    result.console = vm.console();
+    await step(result, 'boot-restored-disk', log, async () => {
+      // UEFI: fresh NVRAM, as the network boot left no entry for a disk that was blank then;
+      // the firmware then finds \EFI\BOOT\BOOTX64.EFI by itself.
+      const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk' });
+      vms.push(booted);
+      cleanup.add(() => booted.stop());
+      try {
+        const m = await booted.waitFor(o.expect, (o.bootTimeoutS ?? 300) * 1000);
+        return { detail: `console showed ${JSON.stringify(m[0])}`, next: undefined };
+      } finally {
+        await booted.stop();
+        result.console += `\n--- boot of the restored disk ---\n${booted.console()}`;
+      }
+    });
+    await step(result, 'checksum', log, async () => {
+      const c = await compareDisk(disk, manifest);
+      if (!c.ok) throw new Error(`the disk differs from ${o.image}: ${c.badChunks.length} chunk(s) differ, first ${c.badChunks[0] ?? '-'} (offset ${((c.badChunks[0] ?? 0) * manifest.chunkSize).toString()}); sha256 ${c.sha256} vs ${manifest.sha256}`);
+      return { detail: `sha256 ${c.sha256} = image ${o.image}`, next: undefined };
     });
     result.ok = result.phases.length === 5 && result.phases.every((p) => p.ok);
   } catch (err) {

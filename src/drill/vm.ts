@@ -30,8 +30,8 @@ export function qemuAvailable(): boolean {
 const accel = (): string => process.env.NETRESTORE_QEMU_ACCEL || 'tcg';
 
 export interface VmOptions {
-  /** Namespace holding the tap device (qemu runs there). */
-  ns: string;
+  /** Namespace holding the tap device (qemu runs there); none: no network, qemu runs here. */
+  ns?: string;
   /** Tap device for a network card; none: no network at all. */
   tap?: string;
   mac: string;
@@ -44,6 +44,8 @@ export interface VmOptions {
   /** Writes go to a temporary overlay: the disk file stays as it was. */
   snapshot?: boolean;
   memoryMiB?: number;
+  /** Boot this kernel directly (no firmware boot, no network boot): for trying the environment itself. */
+  kernel?: { vmlinuz: string; initrd: string; append: string };
   /** UEFI: which NVRAM copy to use; a new name is a machine whose firmware has never booted. */
   nvram?: string;
 }
@@ -60,9 +62,12 @@ export function startVm(o: VmOptions): Vm {
     // UEFI: no option ROM, OVMF's own PXE client boots, as on a real UEFI server.
     args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${o.firmware === 'uefi' ? ',romfile=' : ''}`);
   } else args.push('-nic', 'none');
+  if (o.kernel) args.push('-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append);
   if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=virtio,cache=unsafe${o.snapshot ? ',snapshot=on' : ''}`);
   args.push('-serial', 'mon:stdio');
-  const proc: ResultPromise = execa('ip', ['netns', 'exec', o.ns, 'qemu-system-x86_64', ...args], { reject: false, stdin: 'ignore', buffer: false });
+  if (o.tap && !o.ns) throw new Error('a tap device lives in a namespace: pass ns');
+  const [cmd, argv] = o.ns ? ['ip', ['netns', 'exec', o.ns, 'qemu-system-x86_64', ...args]] : ['qemu-system-x86_64', args];
+  const proc: ResultPromise = execa(cmd, argv, { reject: false, stdin: 'ignore', buffer: false });
   let raw = '';
   let clean = '';
   let cleanFor = -1;

@@ -3,13 +3,15 @@
  * puts in boot-assets/dist, how big, and that the bundled agent runs.
  */
 import { execa } from 'execa';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdDecompressSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { BuildReport } from '../../src/build-env/build.ts';
 import { cpioList } from '../../src/build-env/cpio.ts';
 import { BIN } from '../../src/drill/service.ts';
+import { qemuAvailable, startVm } from '../../src/drill/vm.ts';
 import { DIST, ROOT, ensureBootEnv } from '../helpers/boot-env.ts';
 
 const canBuild = existsSync('/bin/busybox') && existsSync('/usr/lib/ipxe/undionly.kpxe') && existsSync('/lib/modules');
@@ -55,6 +57,24 @@ describe.runIf(canBuild)('build-env', () => {
     const r = await execa(join(ROOT, 'node_modules/node/bin/node'), [join(ROOT, 'build/env/agent.mjs'), '--help'], { cwd: '/' });
     for (const c of ['boot', 'console', 'disks', 'restore', 'capture']) expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
   });
+
+  it.runIf(qemuAvailable())('on a machine it has no driver for: the reason on the console, then a shell, never a hang', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'nr-env-'));
+    const vm = startVm({
+      mac: '52:54:00:e0:00:01',
+      firmware: 'bios',
+      workDir: work,
+      memoryMiB: 1024,
+      kernel: { vmlinuz: join(DIST, 'vmlinuz'), initrd: join(DIST, 'initrd.img'), append: 'quiet console=ttyS0,115200 netrestore.server=http://192.0.2.1:8080' },
+    });
+    try {
+      await vm.waitFor(/netrestore: no network card found: its driver is not in this environment/, 240_000);
+      await vm.waitFor(/netrestore# /, 30_000);
+    } finally {
+      await vm.stop();
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it('reuses the compressed initrd when nothing changed', async () => {
     const r = JSON.parse((await execa(BIN, ['build-env', '--json'], { cwd: ROOT })).stdout) as BuildReport;
