@@ -41,6 +41,7 @@ export function program(): Command {
     .option('--domain <name>', 'full mode: domain name for clients')
     .option('--lease-time <seconds>', 'full mode: lease time (default 3600)', toInt)
     .option('--tftp-port <n|off>', 'TFTP port or off (default 69)', portOrOff)
+    .option('--tftp-busy-poll <ms>', 'TFTP: keep polling this long for the next ACK instead of sleeping; 0 turns it off (default 2)', toInt)
     .option('--http-port <n|off>', 'HTTP port or off (default 8080)', portOrOff)
     .option('--boot-dir <dir>', 'boot files directory (default boot-assets/dist)')
     .option('--images <dir>', 'image store directory (default images)')

@@ -4,6 +4,7 @@
  * result is validated once and frozen. Keys are the flags in camelCase.
  */
 import { z } from 'zod';
+import { DEFAULT_BUSY_POLL_MS } from '../tftp/busy-poll.ts';
 
 const ipv4 = z
   .string()
@@ -37,6 +38,12 @@ export const serveSchema = z
     /** Full mode: lease time in seconds. */
     leaseTime: z.number().int().min(60).max(31_536_000).default(3600),
     tftpPort: portOrOff.default(69),
+    /**
+     * Milliseconds the TFTP server keeps polling for the next ACK after each block
+     * instead of sleeping: about 2× the lock-step speed, for one busy core while
+     * transfers run. 0: sleep between packets.
+     */
+    tftpBusyPoll: z.number().int().min(0).max(1000).default(DEFAULT_BUSY_POLL_MS),
     httpPort: portOrOff.default(8080),
     /** Boot files (iPXE binaries, kernel, initrd) served over TFTP and HTTP. */
     bootDir: z.string().min(1).default('boot-assets/dist'),

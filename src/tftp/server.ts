@@ -8,6 +8,7 @@
 import dgram from 'node:dgram';
 import { bindError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { BusyPoll, DEFAULT_BUSY_POLL_MS } from './busy-poll.ts';
 import { DEFAULT_LIMITS, negotiate, type Limits } from './negotiate.ts';
 import { dataHeader, decode, encode, ErrorCode, type ReadRequest, type TftpPacket } from './packet.ts';
 import { netasciiFile, ProviderError, type FileProvider, type OpenFile } from './provider.ts';
@@ -23,6 +24,8 @@ export interface TftpServerOptions {
   maxTries?: number;
   /** Transfers at once; more get "server busy" at once instead of a slow death for all. */
   maxTransfers?: number;
+  /** Milliseconds to keep polling for an ACK after each send instead of sleeping (busy-poll.ts); 0: off. */
+  busyPollMs?: number;
 }
 
 export interface TftpServer {
@@ -83,6 +86,7 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
   const maxTries = o.maxTries ?? 5;
   const maxTransfers = o.maxTransfers ?? 2000;
   const transfers = new Map<string, () => void>();
+  const poll = new BusyPoll(o.busyPollMs ?? DEFAULT_BUSY_POLL_MS);
 
   const main = dgram.createSocket('udp4');
   await new Promise<void>((resolve, reject) => {
@@ -145,8 +149,10 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
     // transfer, or an ERROR, is awaited so that closing the socket cannot drop it.
     let lastSent: Promise<void> = Promise.resolve();
     const sendRaw = (b: Buffer | Buffer[], wait = false) => {
-      if (!wait) sock.send(b);
-      else lastSent = new Promise<void>((r) => sock.send(b, () => r()));
+      if (!wait) {
+        sock.send(b);
+        poll.kick(); // an ACK is due: wait for it awake
+      } else lastSent = new Promise<void>((r) => sock.send(b, () => r()));
     };
     let file: OpenFile | undefined;
     try {
