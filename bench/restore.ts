@@ -7,7 +7,9 @@
  *   - a delta restore of an unchanged target against the full restore;
  *   - the new bytes a second publish of the unchanged disk stores.
  *
- *   node bench/restore.ts [--size-mib 2048]
+ * The restores run in alternating rounds (median of 3), each after a sync.
+ *
+ *   node bench/restore.ts [--size-mib 2048] [--rounds 3]
  * Needs: curl, zstd (Debian packages).
  */
 import { execa } from 'execa';
@@ -18,13 +20,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
-const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '2048' } } });
+const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '2048' }, rounds: { type: 'string', default: '3' } } });
+const ROUNDS = Number(values.rounds);
 const MiB = 1024 * 1024;
 const SIZE = Number(values['size-mib']) * MiB;
 const BIN = join(import.meta.dirname, '../bin/netrestore');
 const TOKEN = 'bench-token-0123456789';
 const PORT = 18282;
 const dir = mkdtempSync(join(tmpdir(), 'nr-bench-restore-'));
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function timed(what: string, f: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
@@ -67,13 +72,35 @@ try {
   await new Promise<void>((r) => files!.listen(PORT + 1, '127.0.0.1', r));
   await new Promise((r) => setTimeout(r, 1500));
 
-  console.log('restore over HTTP on loopback:');
+  // Three rounds, alternating who goes first; before each timed run the previous
+  // output is removed and everything is synced, so that no run pays for another's
+  // writeback. Medians are compared.
   const target = join(dir, 'restored.raw');
-  const tRestore = await timed('netrestore restore (verified)', () => execa(BIN, ['restore', '--server', `http://127.0.0.1:${PORT}`, '--token', TOKEN, '--image', 'bench', '--target', target, '--yes']));
-  const tPipe = await timed('curl | zstd -d | dd conv=fsync', () =>
-    execa('sh', ['-c', `curl -sS http://127.0.0.1:${PORT + 1}/disk.zst | zstd -q -d | dd of=${join(dir, 'piped.raw')} bs=4M conv=fsync status=none`]),
-  );
-  const tDelta = await timed('netrestore restore, unchanged target (delta)', () => execa(BIN, ['restore', '--server', `http://127.0.0.1:${PORT}`, '--token', TOKEN, '--image', 'bench', '--target', target, '--yes']));
+  const piped = join(dir, 'piped.raw');
+  const restoreArgs = ['restore', '--server', `http://127.0.0.1:${PORT}`, '--token', TOKEN, '--image', 'bench', '--target', target, '--yes'];
+  const fresh = async (path: string) => {
+    rmSync(path, { force: true });
+    await execa('sync');
+  };
+  const runs = { restore: [] as number[], pipe: [] as number[], delta: [] as number[] };
+  for (let round = 0; round < ROUNDS; round++) {
+    console.log(`restore over HTTP on loopback, round ${round + 1} of ${ROUNDS}:`);
+    const restoreRun = async () => {
+      await fresh(target);
+      runs.restore.push(await timed('netrestore restore (verified)', () => execa(BIN, restoreArgs)));
+      await execa('sync');
+      runs.delta.push(await timed('netrestore restore, unchanged target (delta)', () => execa(BIN, restoreArgs)));
+    };
+    const pipeRun = async () => {
+      await fresh(piped);
+      runs.pipe.push(await timed('curl | zstd -d | dd conv=fsync', () => execa('sh', ['-c', `curl -sS http://127.0.0.1:${PORT + 1}/disk.zst | zstd -q -d | dd of=${piped} bs=4M conv=fsync status=none`])));
+    };
+    for (const run of round % 2 ? [pipeRun, restoreRun] : [restoreRun, pipeRun]) await run();
+  }
+  const tRestore = median(runs.restore);
+  const tPipe = median(runs.pipe);
+  const tDelta = median(runs.delta);
+  console.log(`medians: restore ${tRestore.toFixed(2)} s, curl|zstd|dd ${tPipe.toFixed(2)} s, delta ${tDelta.toFixed(2)} s`);
 
   console.log('ratios:');
   console.log(`  restore speed, netrestore / curl|zstd|dd:       ${(tPipe / tRestore).toFixed(2)} (goal >= 1.0)`);

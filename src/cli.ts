@@ -7,7 +7,6 @@ import { Command, Option } from 'commander';
 import { loadServeConfig, readConfigFile } from './config/load.ts';
 import { isNetrestoreError } from './errors.ts';
 import { createLogger, streamSink } from './log.ts';
-import { serve } from './serve.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerAgentCommands } from './commands/agent.ts';
 import { registerHostCommands } from './commands/hosts.ts';
@@ -60,6 +59,8 @@ export function program(): Command {
       const { config: file, ...flags } = opts;
       const config = loadServeConfig(typeof file === 'string' ? readConfigFile(file) : {}, flags);
       const log = createLogger(streamSink(process.stderr), config.logLevel);
+      // Loaded here, not at the top: restore and capture start without express, SQLite and DHCP.
+      const { serve } = await import('./serve.ts');
       const running = await serve(config, log);
       const stop = (signal: string) => {
         log.info('serve.stopping', { signal });

@@ -221,7 +221,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   for (const lib of parseLdd(nodeLibs)) if (!tree.has(lib)) await tree.addHostFile(await realpath(lib), lib, 0o755);
   await tree.addHostFile(agent, '/opt/netrestore/agent.mjs', 0o644);
   // The agent as a command in the restore shell.
-  tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\nexec /usr/bin/node /opt/netrestore/agent.mjs "$@"\n') });
+  tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\n# GC flag: see bin/netrestore\nexec /usr/bin/node --external-memory-accounted-in-global-limit /opt/netrestore/agent.mjs "$@"\n') });
   await tree.addProgram('/usr/sbin/sfdisk');
   await tree.addProgram('/usr/bin/partx');
   const mods = await stageModules(tree, kernelVersion, work);

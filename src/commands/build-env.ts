@@ -4,7 +4,6 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { buildEnv } from '../build-env/build.ts';
 import { formatBytes } from '../progress.ts';
 
 /** Kernel + initrd above this take too long to load over a busy network (and in a drill under TCG). */
@@ -20,6 +19,7 @@ export function registerBuildEnvCommand(cli: Command): void {
     .option('--force', 'rebuild the initrd even when nothing changed')
     .option('--json', 'print the report as JSON')
     .action(async (o: { out: string; kernel?: string; level: number; force?: boolean; json?: boolean }) => {
+      const { buildEnv } = await import('../build-env/build.ts'); // esbuild: only when building
       const r = await buildEnv({ out: resolve(o.out), kernel: o.kernel, level: o.level, force: o.force, log: (l) => process.stderr.write(`build-env: ${l}\n`) });
       if (o.json) return void process.stdout.write(JSON.stringify(r) + '\n');
       const lines = [

@@ -7,7 +7,7 @@ import { Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NetrestoreError } from '../errors.ts';
-import { DEFAULT_EXPECT, runDrill } from '../drill/drill.ts';
+import { DEFAULT_EXPECT } from '../drill/expect.ts';
 import { junitReport, summaryLine } from '../drill/report.ts';
 
 function regex(v: string): RegExp {
@@ -32,6 +32,7 @@ export function registerDrillCommand(cli: Command): void {
     .option('--timeout <seconds>', 'longest wait for each phase', (v) => Number(v), 900)
     .option('--json', 'print the result as JSON')
     .action(async (o: { image: string; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean }) => {
+      const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
       const r = await runDrill({
         image: o.image,
         images: resolve(o.images),

@@ -39,7 +39,6 @@ export interface DrillOptions {
   log?: (line: string) => void;
 }
 
-export const DEFAULT_EXPECT = /login:/;
 const MAC = '52:54:00:d1:11:01';
 const NET = { srv: '10.213.0.1/24', site: '10.213.0.2/24', pool: '10.213.0.100-10.213.0.150', range: '10.213.0.151,10.213.0.200' };
 

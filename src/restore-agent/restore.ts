@@ -9,6 +9,7 @@
  * the backup header to the end.
  */
 import { chunkSpan, isZero, sha256, type Manifest } from '../images/format.ts';
+import { HashPool, sharedBuffer } from '../images/hash-pool.ts';
 import { Limiter } from '../images/limit.ts';
 import { readFully } from '../images/source.ts';
 import { decompress } from '../images/zstd.ts';
@@ -99,82 +100,88 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   let done = 0;
   const progress = (phase: RestoreProgress['phase'], n: number) => o.onProgress?.({ phase, done: n, total: m.source.size });
 
-  // One read buffer per job in flight, reused: a restore reads the whole disk.
+  // One read buffer per job in flight, reused: a restore reads the whole disk,
+  // and the hashing threads read these buffers in place.
   const spare: Buffer[] = [];
-  const written: number[] = [];
-  const flusher = new Flusher(t);
-  for (let i = 0; i < m.chunks.length; i++) {
-    const h = m.chunks[i] ?? null;
-    const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
-    await limiter.run(async () => {
-      const buf = spare.pop() ?? Buffer.allocUnsafe(m.chunkSize);
-      try {
-        await restoreChunk(i, h, offset, length, buf);
-      } finally {
-        spare.push(buf);
-      }
-    });
-  }
-  await limiter.drain();
-  await flusher.idle();
-  await t.fh.sync();
-
-  async function restoreChunk(i: number, h: string | null, offset: number, length: number, buf: Buffer): Promise<void> {
-    // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
-    const blank = t.fresh || isZero(await readFully(t.fh, offset, length, buf));
-    const right = h === null ? blank : !blank && sha256(buf.subarray(0, length)) === h;
-    if (right) stats.chunksSkipped++;
-    else {
-      const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
-      if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
-      await t.fh.write(data, 0, length, offset);
-      if (o.verify !== false && !t.block) {
-        // A file: read it back now and compare with the bytes whose hash was just
-        // checked (a memcmp, far cheaper than hashing the disk again later).
-        const back = await readFully(t.fh, offset, length, buf);
-        if (!back.equals(data)) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
-      } else written.push(i);
-      stats.bytesWritten += length;
-      stats.chunksWritten++;
-      flusher.wrote(length);
-    }
-    done += length;
-    progress('restore', done);
-  }
-
-  if (o.verify !== false) {
-    // Every chunk left alone was just read from the disk and matched the image,
-    // and a file's chunks were read back as they were written. On a block device,
-    // read back each chunk written from the device itself (not the cache) and
-    // check it against the manifest: together that is the whole disk.
-    if (t.block) await flushBuffers(t.path);
-    let checked = 0;
-    const check = new Limiter(o.parallel ?? 4);
-    for (const i of written) {
-      await check.run(async () => {
-        const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
-        const buf = spare.pop() ?? Buffer.allocUnsafe(m.chunkSize);
+  const hashes = new HashPool();
+  try {
+    const written: number[] = [];
+    const flusher = new Flusher(t);
+    for (let i = 0; i < m.chunks.length; i++) {
+      const h = m.chunks[i] ?? null;
+      const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
+      await limiter.run(async () => {
+        const buf = spare.pop() ?? sharedBuffer(m.chunkSize);
         try {
-          const back = await readFully(t.fh, offset, length, buf);
-          const h = m.chunks[i] ?? null;
-          if (h === null ? !isZero(back) : sha256(back) !== h) {
-            throw new RestoreError(`chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
-          }
+          await restoreChunk(i, h, offset, length, buf);
         } finally {
           spare.push(buf);
         }
-        checked += length;
-        progress('verify', checked);
       });
     }
-    await check.drain();
-    stats.verified = true;
-  }
-
-  if (t.size > m.source.size && m.partitionTable.type === 'gpt') {
+    await limiter.drain();
+    await flusher.idle();
     await t.fh.sync();
-    stats.gptRelocated = await relocateGptBackup(t.path);
+
+    async function restoreChunk(i: number, h: string | null, offset: number, length: number, buf: Buffer): Promise<void> {
+      // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
+      const blank = t.fresh || isZero(await readFully(t.fh, offset, length, buf));
+      const right = h === null ? blank : !blank && (await hashes.hash(buf.subarray(0, length))) === h;
+      if (right) stats.chunksSkipped++;
+      else {
+        const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
+        if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
+        await t.fh.write(data, 0, length, offset);
+        if (o.verify !== false && !t.block) {
+          // A file: read it back now and compare with the bytes whose hash was just
+          // checked (a memcmp, far cheaper than hashing the disk again later).
+          const back = await readFully(t.fh, offset, length, buf);
+          if (!back.equals(data)) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
+        } else written.push(i);
+        stats.bytesWritten += length;
+        stats.chunksWritten++;
+        flusher.wrote(length);
+      }
+      done += length;
+      progress('restore', done);
+    }
+
+    if (o.verify !== false) {
+      // Every chunk left alone was just read from the disk and matched the image,
+      // and a file's chunks were read back as they were written. On a block device,
+      // read back each chunk written from the device itself (not the cache) and
+      // check it against the manifest: together that is the whole disk.
+      if (t.block) await flushBuffers(t.path);
+      let checked = 0;
+      const check = new Limiter(o.parallel ?? 4);
+      for (const i of written) {
+        await check.run(async () => {
+          const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
+          const buf = spare.pop() ?? sharedBuffer(m.chunkSize);
+          try {
+            const back = await readFully(t.fh, offset, length, buf);
+            const h = m.chunks[i] ?? null;
+            if (h === null ? !isZero(back) : (await hashes.hash(back)) !== h) {
+              throw new RestoreError(`chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
+            }
+          } finally {
+            spare.push(buf);
+          }
+          checked += length;
+          progress('verify', checked);
+        });
+      }
+      await check.drain();
+      stats.verified = true;
+    }
+
+    if (t.size > m.source.size && m.partitionTable.type === 'gpt') {
+      await t.fh.sync();
+      stats.gptRelocated = await relocateGptBackup(t.path);
+    }
+    if (t.block) await settleBlockDevice(t.path);
+    return stats;
+  } finally {
+    await hashes.close();
   }
-  if (t.block) await settleBlockDevice(t.path);
-  return stats;
 }
