@@ -125,7 +125,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
 
     async function restoreChunk(i: number, h: string | null, offset: number, length: number, buf: Buffer): Promise<void> {
       // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
-      const blank = t.fresh || isZero(await readFully(t.fh, offset, length, buf));
+      const blank = t.fresh || t.holes?.(offset, length) || isZero(await readFully(t.fh, offset, length, buf));
       const right = h === null ? blank : !blank && (await hashes.hash(buf.subarray(0, length))) === h;
       if (right) stats.chunksSkipped++;
       else {
@@ -147,7 +147,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
     }
 
     if (o.verify !== false) {
-      // Every chunk left alone was just read from the disk and matched the image,
+      // Every chunk left alone was just read from the disk (or is a hole) and matched the image,
       // and a file's chunks were read back as they were written. On a block device,
       // read back each chunk written from the device itself (not the cache) and
       // check it against the manifest: together that is the whole disk.

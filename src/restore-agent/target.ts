@@ -7,6 +7,7 @@ import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promise
 import { isZero } from '../images/format.ts';
 import { parseTable } from '../images/partitions.ts';
 import { blockGeometry } from '../images/source.ts';
+import { fileHoles } from './holes.ts';
 
 export interface Target {
   path: string;
@@ -15,6 +16,8 @@ export interface Target {
   fh: FileHandle;
   /** Created by this restore: known to hold only zeros, so nothing needs reading first. */
   fresh: boolean;
+  /** A file's holes: true where the range is known to read as zeros without reading it. */
+  holes?: ((offset: number, length: number) => boolean) | undefined;
 }
 
 export class TargetError extends Error {
@@ -33,7 +36,7 @@ export async function openTarget(path: string, createSize: number): Promise<Targ
   const block = st.isBlockDevice();
   const fh = await open(path, 'r+');
   const size = block ? (await blockGeometry(path)).size : st.size;
-  return { path, block, size, fh, fresh: false };
+  return { path, block, size, fh, fresh: false, holes: block ? undefined : await fileHoles(path) };
 }
 
 /** Mounted, or holding a mounted partition? (/proc/self/mounts, by device number.) */
