@@ -26,9 +26,25 @@ export function parseFilefrag(text: string): [number, number][] | undefined {
   return data;
 }
 
-/** A test for "this range holds no data" over the data extents of a file. */
+/**
+ * A test for "this range holds no data" over the data extents of a file. A
+ * binary search: a large disk file has hundreds of thousands of chunks and
+ * may have thousands of extents.
+ */
 export function holeTest(data: [number, number][]): (offset: number, length: number) => boolean {
-  return (offset, length) => !data.some(([s, e]) => s < offset + length && offset < e);
+  const sorted = [...data].sort((a, b) => a[0] - b[0]);
+  return (offset, length) => {
+    // The last extent that starts before the range ends is the only one that can reach into it
+    // (extents do not overlap).
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]![0] < offset + length) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo === 0 || sorted[lo - 1]![1] <= offset;
+  };
 }
 
 /** The hole test of a regular file, or undefined where filefrag is missing or the file system cannot tell. */

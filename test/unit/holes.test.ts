@@ -41,6 +41,12 @@ describe('file holes', () => {
     expect(hole(0, 4_997_121)).toBe(false);
     expect(hole(5_001_215, 10)).toBe(false);
     expect(hole(5_001_216, 4096)).toBe(true);
+    const many = holeTest([
+      [300, 400],
+      [0, 100],
+      [1000, 2000],
+    ]);
+    expect([0, 100, 250, 350, 400, 900, 1999, 2000].map((o) => many(o, 50))).toEqual([false, true, true, false, true, true, false, true]);
   });
 
   it.runIf(haveFilefrag)('asks the real filefrag about a sparse file', async () => {
