@@ -34,9 +34,15 @@ export class HashPool {
   readonly #waiting = new Map<number, Waiting>();
   #id = 0;
   #failed: Error | undefined;
+  readonly #size: number;
 
   constructor(size = Math.min(4, availableParallelism())) {
-    for (let i = 0; i < size; i++) {
+    this.#size = size;
+  }
+
+  /** Threads start on the first hash: a restore to a fresh disk never needs them. */
+  #start(): void {
+    for (let i = 0; i < this.#size; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true });
       w.unref(); // a pool left open never keeps the process alive
       w.on('message', ({ id, hex }: { id: number; hex: string }) => {
@@ -53,6 +59,7 @@ export class HashPool {
   hash(data: Buffer): Promise<string> {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('HashPool.hash needs a buffer from sharedBuffer()');
     if (this.#failed) return Promise.reject(this.#failed);
+    if (this.#workers.length === 0) this.#start();
     const id = this.#id++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });
