@@ -31,8 +31,13 @@ export interface ImagesApiOptions {
 
 const fail = (res: Response, status: number, error: string) => res.status(status).json({ error });
 
+// Read buffers for the chunk route: a default chunk compresses to at most a little over 4 MiB.
+const READ_BUFFER = 4 * 1024 * 1024 + 64 * 1024;
+const MAX_FREE_BUFFERS = 16;
+
 export function imagesApi(o: ImagesApiOptions): express.Router {
   const r = express.Router();
+  const buffers: Buffer[] = [];
   // Keeps garbage collection away while uploaded chunks wait for their manifest.
   let uploadLock: { release: () => Promise<void>; timer: NodeJS.Timeout } | undefined;
   const holdUploadLock = async () => {
@@ -79,15 +84,23 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
     // Content-addressed: a chunk never changes, so caches may keep it forever.
     const cache = 'public, max-age=31536000, immutable';
     if (req.method === 'GET' && !req.headers.range) {
-      // The restore's hot path: one read and one write, no stream of 64 KiB pieces.
-      let data: Buffer;
+      // The restore's hot path: one read into a reused buffer and one write, no
+      // stream of 64 KiB pieces and no fresh 4 MiB buffer for the collector to find.
+      const buf = buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
+      let n: number | undefined;
       try {
-        data = await o.store.readChunk(hash);
+        n = await o.store.readChunkInto(hash, buf);
       } catch {
+        buffers.push(buf);
         return void fail(res, 404, `chunk ${hash} is not in the store`);
       }
-      res.set({ 'content-type': 'application/zstd', 'cache-control': cache, etag: `"${hash}"`, 'accept-ranges': 'bytes' });
-      return void res.end(data);
+      if (n !== undefined) {
+        res.set({ 'content-type': 'application/zstd', 'cache-control': cache, etag: `"${hash}"`, 'accept-ranges': 'bytes' });
+        // Back in the pool only once the socket has taken every byte; a reply cut short leaves it to the collector.
+        res.once('finish', () => buffers.length < MAX_FREE_BUFFERS && buffers.push(buf));
+        return void res.end(buf.subarray(0, n));
+      }
+      buffers.push(buf); // larger than any chunk of ours: served from the file below
     }
     res.sendFile(o.store.chunkFile(hash), { headers: { 'content-type': 'application/zstd', 'cache-control': cache } }, (err) => {
       if (err && !res.headersSent) fail(res, 404, `chunk ${hash} is not in the store`);

@@ -22,6 +22,8 @@ export interface ChunkInfo {
 export interface ImageStore {
   hasChunk(hash: string): Promise<boolean>;
   readChunk(hash: string): Promise<Buffer>;
+  /** Read a chunk into `into`: its length, or undefined when it does not fit there. */
+  readChunkInto(hash: string, into: Buffer): Promise<number | undefined>;
   /** Store compressed bytes under `hash`; false when it was there already. */
   writeChunk(hash: string, compressed: Buffer): Promise<boolean>;
   deleteChunk(hash: string): Promise<void>;
@@ -95,6 +97,28 @@ export class FileStore implements ImageStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`chunk ${hash} is missing from the store`);
       throw err;
+    }
+  }
+
+  async readChunkInto(hash: string, into: Buffer): Promise<number | undefined> {
+    let fh;
+    try {
+      fh = await open(this.chunkFile(hash), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`chunk ${hash} is missing from the store`);
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (size > into.length) return undefined;
+      for (let done = 0; done < size; ) {
+        const { bytesRead } = await fh.read(into, done, size - done, done);
+        if (bytesRead === 0) throw new StoreError(`chunk ${hash} shrank while it was read`);
+        done += bytesRead;
+      }
+      return size;
+    } finally {
+      await fh.close();
     }
   }
 

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Manifest } from '../images/format.ts';
 import { parseManifest } from '../images/format.ts';
+import { HttpInto, IntoError } from './http-into.ts';
 
 interface Reply {
   status: number;
@@ -69,14 +70,18 @@ export interface ClientOptions {
 export class ImagesClient {
   readonly #base: string;
   readonly #o: ClientOptions;
+  // Chunks from an http:// server are read straight into the restore's buffers.
+  readonly #into: HttpInto | undefined;
 
   constructor(o: ClientOptions) {
     this.#base = o.server.replace(/\/+$/, '');
     this.#o = o;
+    const base = new URL(this.#base);
+    this.#into = base.protocol === 'http:' ? new HttpInto(base) : undefined;
   }
 
-  /** One request with retries; the whole body in one buffer (chunks are at most a few MiB). */
-  async #request(method: string, path: string, body?: { json?: unknown; bytes?: Buffer }): Promise<Reply> {
+  /** One request with retries; the whole body in one buffer (chunks are at most a few MiB), `bodyInto` for a GET that gives one. */
+  async #request(method: string, path: string, body?: { json?: unknown; bytes?: Buffer }, bodyInto?: Buffer): Promise<Reply> {
     const deadline = Date.now() + (this.#o.retryForMs ?? 120_000);
     for (let attempt = 1; ; attempt++) {
       let reason: string;
@@ -91,7 +96,8 @@ export class ImagesClient {
           headers['content-type'] = 'application/zstd';
           payload = body.bytes;
         }
-        const res = await send(new URL(this.#base + path), method, headers, payload);
+        const url = new URL(this.#base + path);
+        const res = bodyInto && this.#into ? await this.#getInto(this.#into, url, headers, bodyInto) : await send(url, method, headers, payload);
         if (res.status < 500) return res;
         reason = `HTTP ${res.status}`;
       } catch (err) {
@@ -100,6 +106,17 @@ export class ImagesClient {
       if (Date.now() > deadline) throw new ServerError(`the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
       this.#o.onRetry?.(`${method} ${path}`, attempt, reason);
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
+    }
+  }
+
+  /** A reply too large for the buffer, or of a shape it does not take (a proxy's chunked encoding), is asked for again through node:http. */
+  async #getInto(into: HttpInto, url: URL, headers: Record<string, string>, buf: Buffer): Promise<Reply> {
+    try {
+      const r = await into.get(url.pathname + url.search, headers, buf);
+      return { ...r, ok: r.status >= 200 && r.status < 300 };
+    } catch (err) {
+      if (err instanceof IntoError) return send(url, 'GET', headers, undefined);
+      throw err;
     }
   }
 
@@ -126,8 +143,9 @@ export class ImagesClient {
     return this.#json(res, `image ${name}`);
   }
 
-  async chunk(hash: string): Promise<Buffer> {
-    const res = await this.#request('GET', `/api/chunks/${hash}`);
+  /** A compressed chunk; in `into` (a view of it) when it fits there. */
+  async chunk(hash: string, into?: Buffer): Promise<Buffer> {
+    const res = await this.#request('GET', `/api/chunks/${hash}`, undefined, into);
     if (!res.ok) return this.#json(res, `chunk ${hash}`);
     return res.body;
   }

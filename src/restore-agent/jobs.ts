@@ -9,7 +9,7 @@ import { openSource } from '../images/source.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
 import { restore, type RestoreStats } from './restore.ts';
-import { describeContents, mountedFrom, openTarget } from './target.ts';
+import { closeTarget, describeContents, mountedFrom, openTarget } from './target.ts';
 
 export interface JobProgress {
   phase: string;
@@ -89,7 +89,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     await reportTask(client, j.task, 'failed', { error: (err as Error).message }, j.warn);
     throw err;
   } finally {
-    await target?.fh.close();
+    if (target) await closeTarget(target);
   }
 }
 

@@ -2,17 +2,14 @@
  * The restore pipeline: for each chunk of the image, read what the target
  * holds there; if it is already right (same hash, or zeros where the image
  * has zeros) leave it; otherwise fetch, decompress, check the SHA-256 and
- * only then write it at its offset. Chunks go in parallel; a chunk that fails
- * its check is fetched once more, then the restore stops with a sentence.
- * At the end: fsync, read back every chunk written and check it (the chunks
- * left alone were checked as they were read), and on a larger GPT disk move
- * the backup header to the end.
+ * only then write it at its offset, and read it back. Chunks go in parallel
+ * (the disk work on threads, chunk-workers.ts); a chunk that fails its check
+ * is fetched once more, then the restore stops with a sentence. At the end:
+ * fsync, and on a larger GPT disk move the backup header to the end.
  */
-import { chunkSpan, isZero, sha256, type Manifest } from '../images/format.ts';
-import { HashPool, sharedBuffer } from '../images/hash-pool.ts';
+import { chunkSpan, type Manifest } from '../images/format.ts';
 import { Limiter } from '../images/limit.ts';
-import { readFully } from '../images/source.ts';
-import { decompress } from '../images/zstd.ts';
+import { ChunkIoError, ChunkWorkers, sharedBuffer } from './chunk-workers.ts';
 import type { ImagesClient } from './client.ts';
 import { flushBuffers, relocateGptBackup, settleBlockDevice, type Target } from './target.ts';
 
@@ -42,26 +39,11 @@ export class RestoreError extends Error {
   override name = 'RestoreError';
 }
 
-async function fetchChecked(client: ImagesClient, m: Manifest, i: number, h: string, stats: RestoreStats): Promise<Buffer> {
-  let reason = '';
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    const packed = await client.chunk(h);
-    stats.bytesFetched += packed.length;
-    try {
-      const raw = await decompress(packed, m.chunkSize);
-      if (sha256(raw) === h) return raw;
-      reason = 'its checksum does not match';
-    } catch (err) {
-      reason = `it cannot be decompressed (${(err as Error).message})`;
-    }
-  }
-  throw new RestoreError(
-    `image ${m.name}: chunk ${i} (${h.slice(0, 16)}…) failed its check twice, ${reason}: the image on the server is damaged; run \`netrestore images verify ${m.name}\` on the server, and restore another image or re-import this one`,
-  );
-}
+// zstd's frame around an incompressible chunk adds a few bytes per 128 KiB block.
+const BODY_SLACK = 64 * 1024;
 
 /**
- * Starts writing dirty data out every 64 MiB, in the background: on a machine
+ * Without O_DIRECT: starts writing dirty data out every 64 MiB, in the background: on a machine
  * with much memory the kernel would otherwise hold gigabytes until the final
  * fsync and write them while nothing else happens.
  */
@@ -96,77 +78,90 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
     throw new RestoreError(`${t.path} holds ${t.size} bytes, but image ${m.name} needs ${m.source.size}: restore to a disk at least as large as the one it was taken from`);
   }
   const stats: RestoreStats = { bytesTotal: m.source.size, bytesFetched: 0, bytesWritten: 0, chunksSkipped: 0, chunksWritten: 0, verified: false, gptRelocated: false };
+  const verify = o.verify !== false;
+  // Each chunk is read back as it is written and compared with the bytes just
+  // checked (a memcmp, far cheaper than hashing again). After an O_DIRECT write
+  // nothing of the range is cached, so that read comes from the disk. A block
+  // device without O_DIRECT is instead read back past its cache after the last
+  // write; a file without it, from the page cache.
+  const lastPass = verify && t.block && !t.direct;
+  const readBack = verify && !lastPass;
   const limiter = new Limiter(o.parallel ?? 4);
+  const workers = new ChunkWorkers(t.fh.fd, t.direct?.fd ?? -1, m.chunkSize);
+  // One body buffer per fetch in flight, reused: the threads read them in place.
+  const bodies: Buffer[] = [];
   let done = 0;
   const progress = (phase: RestoreProgress['phase'], n: number) => o.onProgress?.({ phase, done: n, total: m.source.size });
+  const ioFailed = (i: number, err: unknown): Error =>
+    err instanceof ChunkIoError
+      ? new RestoreError(`chunk ${i} of ${t.path} could not be read or written (${err.message}): the disk may be failing or full; check it, then run the restore again`)
+      : (err as Error);
 
-  // One read buffer per job in flight, reused: a restore reads the whole disk,
-  // and the hashing threads read these buffers in place.
-  const spare: Buffer[] = [];
-  const hashes = new HashPool();
+  async function fetchAndPut(i: number, h: string, offset: number, length: number): Promise<boolean> {
+    let reason = '';
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      const body = bodies.pop() ?? sharedBuffer(m.chunkSize + BODY_SLACK);
+      try {
+        let packed = await client.chunk(h, body);
+        stats.bytesFetched += packed.length;
+        if (!(packed.buffer instanceof SharedArrayBuffer)) {
+          // Larger than the body buffer, so larger than any honest chunk: the thread's check will say why.
+          const shared = sharedBuffer(packed.length);
+          packed.copy(shared);
+          packed = shared;
+        }
+        const r = await workers.put(packed, h, offset, length, readBack);
+        if (r.bad === undefined) return r.readBackDiffers;
+        reason = r.bad;
+      } finally {
+        bodies.push(body);
+      }
+    }
+    throw new RestoreError(
+      `image ${m.name}: chunk ${i} (${h.slice(0, 16)}…) failed its check twice, ${reason}: the image on the server is damaged; run \`netrestore images verify ${m.name}\` on the server, and restore another image or re-import this one`,
+    );
+  }
+
+  async function restoreChunk(i: number, h: string | null, offset: number, length: number): Promise<void> {
+    // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
+    const probe = t.fresh || t.holes?.(offset, length) ? { blank: true as const } : await workers.probe(offset, length);
+    const right = h === null ? probe.blank : !probe.blank && probe.hash === h;
+    if (right) stats.chunksSkipped++;
+    else {
+      const differs = h === null ? await workers.zero(offset, length, readBack) : await fetchAndPut(i, h, offset, length);
+      if (differs) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
+      if (lastPass) written.push(i);
+      stats.bytesWritten += length;
+      stats.chunksWritten++;
+      if (!t.direct) flusher.wrote(length);
+    }
+    done += length;
+    progress('restore', done);
+  }
+
+  const written: number[] = [];
+  const flusher = new Flusher(t);
   try {
-    const written: number[] = [];
-    const flusher = new Flusher(t);
     for (let i = 0; i < m.chunks.length; i++) {
       const h = m.chunks[i] ?? null;
       const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
-      await limiter.run(async () => {
-        const buf = spare.pop() ?? sharedBuffer(m.chunkSize);
-        try {
-          await restoreChunk(i, h, offset, length, buf);
-        } finally {
-          spare.push(buf);
-        }
-      });
+      await limiter.run(() => restoreChunk(i, h, offset, length).catch((err: unknown) => Promise.reject(ioFailed(i, err))));
     }
     await limiter.drain();
     await flusher.idle();
     await t.fh.sync();
 
-    async function restoreChunk(i: number, h: string | null, offset: number, length: number, buf: Buffer): Promise<void> {
-      // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
-      const blank = t.fresh || t.holes?.(offset, length) || isZero(await readFully(t.fh, offset, length, buf));
-      const right = h === null ? blank : !blank && (await hashes.hash(buf.subarray(0, length))) === h;
-      if (right) stats.chunksSkipped++;
-      else {
-        const data = h === null ? Buffer.alloc(length) : await fetchChecked(client, m, i, h, stats);
-        if (data.length !== length) throw new RestoreError(`image ${m.name}: chunk ${i} holds ${data.length} bytes, the manifest says ${length}: the image is damaged`);
-        await t.fh.write(data, 0, length, offset);
-        if (o.verify !== false && !t.block) {
-          // A file: read it back now and compare with the bytes whose hash was just
-          // checked (a memcmp, far cheaper than hashing the disk again later).
-          const back = await readFully(t.fh, offset, length, buf);
-          if (!back.equals(data)) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
-        } else written.push(i);
-        stats.bytesWritten += length;
-        stats.chunksWritten++;
-        flusher.wrote(length);
-      }
-      done += length;
-      progress('restore', done);
-    }
-
-    if (o.verify !== false) {
+    if (verify) {
       // Every chunk left alone was just read from the disk (or is a hole) and matched the image,
-      // and a file's chunks were read back as they were written. On a block device,
-      // read back each chunk written from the device itself (not the cache) and
-      // check it against the manifest: together that is the whole disk.
-      if (t.block) await flushBuffers(t.path);
+      // and every chunk written was read back, or is read back now: together that is the whole disk.
+      if (lastPass) await flushBuffers(t.path);
       let checked = 0;
       const check = new Limiter(o.parallel ?? 4);
       for (const i of written) {
+        const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
         await check.run(async () => {
-          const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
-          const buf = spare.pop() ?? sharedBuffer(m.chunkSize);
-          try {
-            const back = await readFully(t.fh, offset, length, buf);
-            const h = m.chunks[i] ?? null;
-            if (h === null ? !isZero(back) : (await hashes.hash(back)) !== h) {
-              throw new RestoreError(`chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
-            }
-          } finally {
-            spare.push(buf);
-          }
+          const same = await workers.check(offset, length, m.chunks[i] ?? null).catch((err: unknown) => Promise.reject(ioFailed(i, err)));
+          if (!same) throw new RestoreError(`chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
           checked += length;
           progress('verify', checked);
         });
@@ -182,6 +177,6 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
     if (t.block) await settleBlockDevice(t.path);
     return stats;
   } finally {
-    await hashes.close();
+    await workers.close();
   }
 }

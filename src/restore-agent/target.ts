@@ -3,6 +3,7 @@
  * keep a restore from hurting the wrong disk live here.
  */
 import { execa } from 'execa';
+import { constants } from 'node:fs';
 import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isZero } from '../images/format.ts';
 import { parseTable } from '../images/partitions.ts';
@@ -14,6 +15,12 @@ export interface Target {
   block: boolean;
   size: number;
   fh: FileHandle;
+  /**
+   * The same disk opened with O_DIRECT, where the filesystem or device allows
+   * it: writes go straight to the disk instead of being copied into the page
+   * cache and written back later, and reads come from the disk itself.
+   */
+  direct?: FileHandle | undefined;
   /** Created by this restore: known to hold only zeros, so nothing needs reading first. */
   fresh: boolean;
   /** A file's holes: true where the range is known to read as zeros without reading it. */
@@ -30,13 +37,22 @@ export async function openTarget(path: string, createSize: number): Promise<Targ
   if (!st) {
     const fh = await open(path, 'w+');
     await fh.truncate(createSize);
-    return { path, block: false, size: createSize, fh, fresh: true };
+    return { path, block: false, size: createSize, fh, direct: await openDirect(path), fresh: true };
   }
   if (st.isDirectory()) throw new TargetError(`${path} is a directory, not a disk`);
   const block = st.isBlockDevice();
   const fh = await open(path, 'r+');
   const size = block ? (await blockGeometry(path)).size : st.size;
-  return { path, block, size, fh, fresh: false, holes: block ? undefined : await fileHoles(path) };
+  return { path, block, size, fh, direct: await openDirect(path), fresh: false, holes: block ? undefined : await fileHoles(path) };
+}
+
+/** O_DIRECT, or undefined where it is refused (some filesystems): the restore then goes through the page cache. */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  return open(path, constants.O_RDWR | constants.O_DIRECT).catch(() => undefined);
+}
+
+export async function closeTarget(t: Target): Promise<void> {
+  await Promise.all([t.fh.close(), t.direct?.close()]);
 }
 
 /** Mounted, or holding a mounted partition? (/proc/self/mounts, by device number.) */
