@@ -168,11 +168,11 @@ export class ChunkWorkers {
     for (let i = 0; i < this.#size; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true, workerData: this.#data });
       w.unref(); // a pool left open never keeps the process alive
-      w.on('message', (reply: Record<string, unknown> & { id: number; error?: { message: string; code?: string } }) => {
-        const waiting = this.#waiting.get(reply.id);
-        this.#waiting.delete(reply.id);
-        if (reply.error) waiting?.reject(new ChunkIoError(reply.error.message, reply.error.code));
-        else waiting?.resolve(reply);
+      w.on('message', ({ id, error, ...result }: { id: number; error?: { message: string; code?: string } }) => {
+        const waiting = this.#waiting.get(id);
+        this.#waiting.delete(id);
+        if (error) waiting?.reject(new ChunkIoError(error.message, error.code));
+        else waiting?.resolve(result);
       });
       w.on('error', (err) => this.#fail(err));
       w.on('exit', (code) => code !== 0 && this.#fail(new Error(`a disk thread stopped (exit ${code})`)));

@@ -108,7 +108,10 @@ class Connection {
     this.#pending = undefined;
     this.socket.setTimeout(0);
     this.socket.unref(); // an idle connection never keeps the agent alive
-    if (p.close) this.socket.end();
+    if (p.close) {
+      this.closed = true; // never offered again
+      this.socket.end();
+    }
     p.resolve({ status: p.status, body: p.into.subarray(0, p.length) });
   }
 
@@ -142,8 +145,10 @@ export function parseHead(text: string): { status: number; length: number; close
     else if (name === 'transfer-encoding' && value !== 'identity') return `a ${value} reply, where a Content-Length was expected`;
     else if (name === 'connection') close = value.split(',').some((v) => v.trim() === 'close');
   }
+  const status = Number(m[1]);
+  if (length === -1 && (status === 204 || status === 304)) length = 0; // no body, by definition
   if (length < 0) return 'a reply without a valid Content-Length';
-  return { status: Number(m[1]), length, close };
+  return { status, length, close };
 }
 
 /** A small pool of keep-alive connections to one http:// server. */
