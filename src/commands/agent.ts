@@ -10,6 +10,7 @@ import { ROLES, type Role } from '../images/format.ts';
 import { formatBytes, terminalProgress } from '../progress.ts';
 import { ImagesClient } from '../restore-agent/client.ts';
 import { captureJob, describeWhat, restoreJob } from '../restore-agent/jobs.ts';
+import { DEFAULT_PARALLEL } from '../restore-agent/restore.ts';
 
 interface Common {
   server: string;
@@ -91,7 +92,7 @@ function registerRestore(cli: Command): void {
       .requiredOption('--target <path>', 'the disk to write (a missing file is created)')
       .option('--yes', 'do not ask before writing over a disk that holds data')
       .option('--no-verify', 'skip reading the disk back against the image checksum')
-      .option('--parallel <n>', 'chunks in flight', (v) => Number(v), 4),
+      .option('--parallel <n>', 'chunks in flight', (v) => Number(v), DEFAULT_PARALLEL),
   ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; parallel: number }) => {
     const base = { image: o.image, target: o.target };
     const bar = terminalProgress();

@@ -8,7 +8,7 @@ import type { Manifest, Role } from '../images/format.ts';
 import { openSource } from '../images/source.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
-import { restore, type RestoreStats } from './restore.ts';
+import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
 import { closeTarget, describeContents, mountedFrom, openTarget } from './target.ts';
 
 export interface JobProgress {
@@ -71,7 +71,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     }
     let lastReport = 0;
     const stats = await restore(client, m, target, {
-      parallel: j.parallel ?? 4,
+      parallel: j.parallel ?? DEFAULT_PARALLEL,
       verify: j.verify ?? true,
       onProgress: (p) => {
         j.onProgress?.(p);

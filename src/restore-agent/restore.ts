@@ -19,6 +19,9 @@ export interface RestoreProgress {
   total: number;
 }
 
+/** Chunks in flight: enough that the threads never wait for a fetch. */
+export const DEFAULT_PARALLEL = 8;
+
 export interface RestoreOptions {
   parallel?: number;
   verify?: boolean;
@@ -86,7 +89,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   // write; a file without it, from the page cache.
   const lastPass = verify && t.block && !t.direct;
   const readBack = verify && !lastPass;
-  const limiter = new Limiter(o.parallel ?? 4);
+  const limiter = new Limiter(o.parallel ?? DEFAULT_PARALLEL);
   const workers = new ChunkWorkers(t.fh.fd, t.direct?.fd ?? -1, m.chunkSize);
   // One body buffer per fetch in flight, reused: the threads read them in place.
   const bodies: Buffer[] = [];
@@ -156,7 +159,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
       // and every chunk written was read back, or is read back now: together that is the whole disk.
       if (lastPass) await flushBuffers(t.path);
       let checked = 0;
-      const check = new Limiter(o.parallel ?? 4);
+      const check = new Limiter(o.parallel ?? DEFAULT_PARALLEL);
       for (const i of written) {
         const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
         await check.run(async () => {

@@ -70,6 +70,7 @@ describe.each([
       randomBytes(100).copy(junk);
       expect((await w.put(junk, sha256(raw), CHUNK, CHUNK, true)).bad).toMatch(/^it cannot be decompressed/);
       expect((await w.put(await shared(raw.subarray(0, 100)), sha256(raw.subarray(0, 100)), 0, CHUNK, true)).bad).toBe(`it holds 100 bytes where the manifest says ${CHUNK}`);
+      expect((await w.put(await shared(raw), sha256(raw), 0, CHUNK - 4096, true)).bad).toBe(`it holds more bytes than the ${CHUNK - 4096} the manifest says`);
       expect(readFileSync(t.path).equals(Buffer.alloc(2 * CHUNK))).toBe(true);
       expect(await w.probe(0, CHUNK)).toEqual({ blank: true });
     } finally {
