@@ -102,6 +102,18 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/**
+ * The thread with the fewest calls waiting (the first of equals). Chunks take
+ * unequal times (a text chunk decompresses slower than a random one, a read
+ * may wait on the disk): handed out in turn, calls would queue behind a slow
+ * thread while others idle.
+ */
+export function leastBusy(waiting: readonly number[]): number {
+  let to = 0;
+  for (let i = 1; i < waiting.length; i++) if (waiting[i]! < waiting[to]!) to = i;
+  return to;
+}
+
 /** A buffer the threads read in place (no copy when it is posted to them). */
 export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
@@ -196,11 +208,7 @@ export class ChunkWorkers {
     if (this.#failed) return Promise.reject(this.#failed);
     if (this.#workers.length === 0) this.#start();
     const id = this.#id++;
-    // To the thread with the fewest calls waiting: chunks take unequal times
-    // (a text chunk decompresses slower than a random one, a read may wait on
-    // the disk), and a thread in turn would leave others idle behind it.
-    let to = 0;
-    for (let i = 1; i < this.#busy.length; i++) if (this.#busy[i]! < this.#busy[to]!) to = i;
+    const to = leastBusy(this.#busy);
     this.#busy[to]!++;
     return new Promise((resolve, reject) => {
       this.#waiting.set(id, { resolve, reject });

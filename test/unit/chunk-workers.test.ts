@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/images/format.ts';
 import { compress } from '../../src/images/zstd.ts';
-import { ChunkIoError, ChunkWorkers, sharedBuffer } from '../../src/restore-agent/chunk-workers.ts';
+import { ChunkIoError, ChunkWorkers, leastBusy, sharedBuffer } from '../../src/restore-agent/chunk-workers.ts';
 
 const CHUNK = 64 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'nr-chunk-workers-'));
@@ -33,15 +33,25 @@ function target(name: string, size: number, direct: boolean) {
   return { path, fd, directFd, close: () => [fd, directFd].filter((f) => f >= 0).forEach((f) => closeSync(f)) };
 }
 
+/** Threads on a fresh target for the length of `f`; both closed after, whatever `f` does. */
+async function withThreads(name: string, size: number, direct: boolean, threads: number, f: (t: ReturnType<typeof target>, w: ChunkWorkers) => Promise<void>): Promise<void> {
+  const t = target(name, size, direct);
+  const w = new ChunkWorkers(t.fd, t.directFd, CHUNK, threads);
+  try {
+    await f(t, w);
+  } finally {
+    await w.close();
+    t.close();
+  }
+}
+
 describe.each([
   ['with O_DIRECT', true],
   ['through the page cache', false],
 ])('chunk threads, %s', (_label, direct) => {
   it('writes checked chunks, a short tail too, and they read back', async () => {
     const size = 3 * CHUNK + 1000; // the last chunk is not a multiple of 4096: it cannot go direct
-    const t = target(`ok-${direct}`, size, direct);
-    const w = new ChunkWorkers(t.fd, t.directFd, CHUNK, 2);
-    try {
+    await withThreads(`ok-${direct}`, size, direct, 2, async (t, w) => {
       const disk = randomBytes(size);
       const results = await Promise.all(
         [0, 1, 2, 3].map(async (i) => {
@@ -54,16 +64,11 @@ describe.each([
       expect(await w.probe(CHUNK, CHUNK)).toEqual({ blank: false, hash: sha256(disk.subarray(CHUNK, 2 * CHUNK)) });
       expect(await w.check(3 * CHUNK, 1000, sha256(disk.subarray(3 * CHUNK)))).toBe(true);
       expect(await w.check(0, CHUNK, sha256(Buffer.from('something else')))).toBe(false);
-    } finally {
-      await w.close();
-      t.close();
-    }
+    });
   });
 
   it('refuses a chunk whose bytes do not match, or that is not zstd, and writes nothing', async () => {
-    const t = target(`bad-${direct}`, 2 * CHUNK, direct);
-    const w = new ChunkWorkers(t.fd, t.directFd, CHUNK, 1);
-    try {
+    await withThreads(`bad-${direct}`, 2 * CHUNK, direct, 1, async (t, w) => {
       const raw = randomBytes(CHUNK);
       expect(await w.put(await shared(raw), sha256(randomBytes(8)), 0, CHUNK, true)).toEqual({ bad: 'its checksum does not match' });
       const junk = sharedBuffer(100);
@@ -73,16 +78,11 @@ describe.each([
       expect((await w.put(await shared(raw), sha256(raw), 0, CHUNK - 4096, true)).bad).toBe(`it holds more bytes than the ${CHUNK - 4096} the manifest says`);
       expect(readFileSync(t.path).equals(Buffer.alloc(2 * CHUNK))).toBe(true);
       expect(await w.probe(0, CHUNK)).toEqual({ blank: true });
-    } finally {
-      await w.close();
-      t.close();
-    }
+    });
   });
 
   it('writes zeros over data, and names a read past the end of the disk', async () => {
-    const t = target(`zero-${direct}`, 2 * CHUNK, direct);
-    const w = new ChunkWorkers(t.fd, t.directFd, CHUNK, 1);
-    try {
+    await withThreads(`zero-${direct}`, 2 * CHUNK, direct, 1, async (t, w) => {
       const raw = randomBytes(CHUNK);
       await w.put(await shared(raw), sha256(raw), CHUNK, CHUNK, false);
       expect(await w.check(CHUNK, CHUNK, null)).toBe(false);
@@ -91,10 +91,7 @@ describe.each([
       const err = await w.probe(2 * CHUNK, CHUNK).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ChunkIoError);
       expect(err).toMatchObject({ code: 'EOF', message: `unexpected end of disk at byte ${2 * CHUNK}` });
-    } finally {
-      await w.close();
-      t.close();
-    }
+    });
   });
 });
 
@@ -102,4 +99,11 @@ it('takes only bodies the threads can read in place', async () => {
   const w = new ChunkWorkers(-1, -1, CHUNK, 1);
   await expect(w.put(Buffer.alloc(16), sha256(Buffer.alloc(16)), 0, 16, false)).rejects.toThrow(/sharedBuffer/);
   await w.close();
+});
+
+it('hands a call to the thread with the fewest calls waiting', () => {
+  expect(leastBusy([0, 0, 0])).toBe(0);
+  expect(leastBusy([2, 1, 3])).toBe(1);
+  expect(leastBusy([1, 1, 0])).toBe(2);
+  expect(leastBusy([4])).toBe(0);
 });
