@@ -7,12 +7,13 @@
  * chunk allocated a fresh 4 MiB buffer that the garbage collector had to find
  * by marking the whole agent's heap (dozens of marking cycles per restore).
  * Here the compressed body arrives in a buffer backed by a SharedArrayBuffer
- * (no copy), each thread reuses one aligned buffer, and the one buffer zstd
- * allocates per chunk lives in a thread whose heap is nearly empty.
+ * (no copy), and each thread decompresses into its own aligned buffer with
+ * one kept zstd context (zstd-into.ts): nothing is allocated per chunk.
  *
- * Writes go through O_DIRECT where the target allows it: copying a whole disk
- * into the page cache cost more CPU than anything else in a restore, and the
- * cache is of no use to a machine that reboots next. Two more threads than
+ * Writes and reads go through O_DIRECT where the target allows it: copying a
+ * whole disk into the page cache cost more CPU than anything else in a
+ * restore, a read-back from the cache would prove nothing about the disk, and
+ * the cache is of no use to a machine that reboots next. Two more threads than
  * cores (four at most), because a thread waiting on the disk uses none and the
  * disk should never wait for a thread (bench/restore: 2.6 s with four threads,
  * 2.8 s with three, on two cores).
