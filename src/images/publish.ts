@@ -75,24 +75,31 @@ async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOp
   const seen = new Set<string>();
   const limiter = new Limiter(o.parallel ?? 4);
 
-  while (scan.chunks.length < scan.count) {
-    const { offset, data, hash: h } = await scan.next();
-    if (h !== null) {
-      if (seen.has(h) || (await store.hasChunk(h))) totals.shared += data.length;
-      else {
-        seen.add(h);
-        await limiter.run(async () => {
+  // The limiter bounds the chunks between read and stored (memory: parallel × chunk size);
+  // the next reads go on while earlier chunks are hashed and compressed.
+  try {
+    while (scan.chunks.length < scan.count) {
+      const { offset, data, hash } = await scan.next();
+      await limiter.run(async () => {
+        try {
+          const h = await hash;
+          if (h === null) return;
+          if (seen.has(h)) return void (totals.shared += data.length);
+          seen.add(h); // before any await: an identical chunk behind this one counts as shared
+          if (await store.hasChunk(h)) return void (totals.shared += data.length);
           const packed = await compress(data);
           if (await store.writeChunk(h, packed)) totals.stored += packed.length;
-        });
-      }
+        } finally {
+          scan.release(data);
+        }
+      });
+      o.onProgress?.({ phase: 'publish', done: offset + data.length, total: reader.size });
     }
-    o.onProgress?.({ phase: 'publish', done: offset + data.length, total: reader.size });
+    await limiter.drain();
+    const manifest = await scan.manifest({ name: o.name, description: o.description, role, created: o.now?.() ?? new Date(), sourcePath: o.sourcePath, partitionTable: table });
+    await store.writeManifest(manifest);
+    return manifest;
+  } finally {
+    await scan.close();
   }
-  await limiter.drain();
-
-  const manifest = scan.manifest({ name: o.name, description: o.description, role, created: o.now?.() ?? new Date(), sourcePath: o.sourcePath, partitionTable: table });
-
-  await store.writeManifest(manifest);
-  return manifest;
 }

@@ -2,24 +2,31 @@
  * Reading a disk as an image sees it, for publish and capture alike: chunk
  * by chunk in order, each with its SHA-256 (null for a chunk of zeros), the
  * hash of the whole disk, and the totals of the manifest.
+ *
+ * The hashes are computed on a thread of their own (scan-hasher.ts) while
+ * the next chunks are read.
  */
-import { createHash, type Hash } from 'node:crypto';
-import { buildManifest, isZero, sha256, type Manifest, type Role } from './format.ts';
+import { buildManifest, type Manifest, type Role } from './format.ts';
+import { ScanHasher } from './scan-hasher.ts';
 import type { DiskReader } from './source.ts';
 
 export interface ScannedChunk {
   index: number;
   offset: number;
+  /** In a buffer of the scan's: give it back with `release` when done with it. */
   data: Buffer;
   /** null: all zeros, not stored. */
-  hash: string | null;
+  hash: Promise<string | null>;
 }
 
 export class DiskScan {
+  /** The chunk hashes so far; one is only final once its `hash` has resolved. */
   readonly chunks: (string | null)[] = [];
   readonly totals: Manifest['totals'];
   readonly count: number;
-  readonly #whole: Hash = createHash('sha256');
+  readonly #pending: Promise<unknown>[] = [];
+  readonly #hasher = new ScanHasher();
+  readonly #free: Buffer[] = [];
   readonly #reader: DiskReader;
   readonly #chunkSize: number;
 
@@ -34,31 +41,54 @@ export class DiskScan {
   async next(): Promise<ScannedChunk> {
     const index = this.chunks.length;
     const offset = index * this.#chunkSize;
-    const data = await this.#reader.read(offset, Math.min(this.#chunkSize, this.#reader.size - offset));
-    this.#whole.update(data);
-    const hash = isZero(data) ? null : sha256(data);
-    if (hash === null) {
-      this.totals.zero += data.length;
-      this.totals.zeroChunks++;
+    const length = Math.min(this.#chunkSize, this.#reader.size - offset);
+    const buf = this.#free.pop() ?? Buffer.from(new SharedArrayBuffer(this.#chunkSize));
+    let data = await this.#reader.read(offset, length, buf);
+    if (data.buffer !== buf.buffer) {
+      data.copy(buf);
+      data = buf.subarray(0, length);
     }
-    this.chunks.push(hash);
+    this.chunks.push(null);
+    const hash = this.#hasher.chunk(data).then((h) => {
+      this.chunks[index] = h;
+      if (h === null) {
+        this.totals.zero += length;
+        this.totals.zeroChunks++;
+      }
+      return h;
+    });
+    this.#pending.push(hash);
     return { index, offset, data, hash };
   }
 
-  digest(): string {
-    return this.#whole.digest('hex');
+  /** A chunk's buffer back for the next reads, once its hash is known and nothing else reads it. */
+  release(data: Buffer): void {
+    if (data.buffer instanceof SharedArrayBuffer && data.buffer.byteLength === this.#chunkSize) this.#free.push(Buffer.from(data.buffer));
+  }
+
+  /** The whole disk's SHA-256 (after the last chunk). */
+  digest(): Promise<string> {
+    return this.#hasher.digest();
+  }
+
+  /** Stop the hashing thread (the manifest does it too). */
+  async close(): Promise<void> {
+    await this.#hasher.close();
   }
 
   /** The manifest of the disk just read (call once, after the last chunk). */
-  manifest(o: { name: string; description: string | undefined; role: Role; created: Date; sourcePath: string | undefined; partitionTable: Manifest['partitionTable'] }): Manifest {
+  async manifest(o: { name: string; description: string | undefined; role: Role; created: Date; sourcePath: string | undefined; partitionTable: Manifest['partitionTable'] }): Promise<Manifest> {
     const r = this.#reader;
+    await Promise.all(this.#pending);
+    const sha256 = await this.digest();
+    await this.close();
     return buildManifest({
       ...o,
       source: { size: r.size, sectorSize: r.sectorSize, format: r.format, path: o.sourcePath },
       chunkSize: this.#chunkSize,
       chunks: this.chunks,
       totals: this.totals,
-      sha256: this.digest(),
+      sha256,
     });
   }
 }

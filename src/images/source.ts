@@ -15,7 +15,8 @@ export interface DiskReader {
   size: number;
   sectorSize: number;
   format: string;
-  read(offset: number, length: number): Promise<Buffer>;
+  /** `into`, where the reader can fill it, spares a copy (a raw disk can; NBD hands its own buffer). */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
   close(): Promise<void>;
 }
 
@@ -45,7 +46,7 @@ async function rawReader(path: string): Promise<DiskReader> {
   const fh = await open(path, 'r');
   const st = await fh.stat();
   const geometry = st.isBlockDevice() ? await blockGeometry(path) : { size: st.size, sectorSize: 512 };
-  return { ...geometry, format: 'raw', read: (o, l) => readFully(fh, o, l), close: () => fh.close() };
+  return { ...geometry, format: 'raw', read: (o, l, into) => readFully(fh, o, l, into), close: () => fh.close() };
 }
 
 /** The format of a disk file as qemu-img sees it. */

@@ -37,34 +37,46 @@ export async function capture(
   const sent = new Set<string>();
   const limiter = new Limiter(4);
 
-  for (let first = 0; first < scan.count; first += BATCH) {
-    const batch: { h: string; data: Buffer }[] = [];
-    while (scan.chunks.length < Math.min(scan.count, first + BATCH)) {
-      const { hash, data } = await scan.next();
-      if (hash !== null) batch.push({ h: hash, data });
-    }
-    const missing = new Set(batch.length ? await client.missing([...new Set(batch.map((b) => b.h))]) : []);
-    for (const { h, data } of batch) {
-      if (!missing.has(h) || sent.has(h)) {
-        totals.shared += data.length;
-        stats.chunksSkipped++;
-        continue;
+  try {
+    for (let first = 0; first < scan.count; first += BATCH) {
+      const read: { hash: Promise<string | null>; data: Buffer }[] = [];
+      while (scan.chunks.length < Math.min(scan.count, first + BATCH)) read.push(await scan.next());
+      const batch: { h: string; data: Buffer }[] = [];
+      for (const { hash, data } of read) {
+        const h = await hash;
+        if (h !== null) batch.push({ h, data });
+        else scan.release(data);
       }
-      sent.add(h);
-      await limiter.run(async () => {
-        const packed = await compress(data);
-        const r = await client.upload(h, packed);
-        stats.bytesUploaded += packed.length;
-        stats.chunksUploaded++;
-        if (r.stored) totals.stored += packed.length;
-      });
+      const missing = new Set(batch.length ? await client.missing([...new Set(batch.map((b) => b.h))]) : []);
+      for (const { h, data } of batch) {
+        if (!missing.has(h) || sent.has(h)) {
+          totals.shared += data.length;
+          stats.chunksSkipped++;
+          scan.release(data);
+          continue;
+        }
+        sent.add(h);
+        await limiter.run(async () => {
+          try {
+            const packed = await compress(data);
+            const r = await client.upload(h, packed);
+            stats.bytesUploaded += packed.length;
+            stats.chunksUploaded++;
+            if (r.stored) totals.stored += packed.length;
+          } finally {
+            scan.release(data);
+          }
+        });
+      }
+      o.onProgress?.({ phase: 'capture', done: Math.min(reader.size, (first + BATCH) * chunkSize), total: reader.size });
     }
-    o.onProgress?.({ phase: 'capture', done: Math.min(reader.size, (first + BATCH) * chunkSize), total: reader.size });
+    await limiter.drain();
+
+    const manifest = await scan.manifest({ name: o.name, description: o.description, role, created: new Date(), sourcePath: o.sourcePath, partitionTable: table });
+
+    await client.commit(manifest);
+    return { manifest, stats };
+  } finally {
+    await scan.close();
   }
-  await limiter.drain();
-
-  const manifest = scan.manifest({ name: o.name, description: o.description, role, created: new Date(), sourcePath: o.sourcePath, partitionTable: table });
-
-  await client.commit(manifest);
-  return { manifest, stats };
 }
