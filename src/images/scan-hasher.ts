@@ -4,9 +4,9 @@
  * the chunks in order. One thread takes its messages in the order they were
  * posted, so the order holds without more bookkeeping.
  *
- * Why: on the main thread these two hashes were most of a publish's time
- * (2.6 s of 5.4 s for bench/restore's 2 GiB disk, perf), and the reads and
- * compressions waited for them. The chunks come in buffers backed by a
+ * Why: on the main thread these two hashes were its largest cost (perf), and
+ * the reads and compressions waited for them (bench/restore's 2 GiB publish:
+ * 5.3–5.6 s before, 4.2–4.8 s after, by hand). The chunks come in buffers backed by a
  * SharedArrayBuffer, so the thread reads them in place. Its code is a few
  * lines evaluated in place, so that the agent's one-file bundle (capture uses
  * this too) needs no second file.
