@@ -19,9 +19,9 @@ export function compress(raw: Buffer, level = 3): Promise<Buffer> {
 /**
  * The level for chunks that will not compress (an encrypted volume, a
  * BitLocker disk, compressed media and archives): at level 3 zstd spends
- * 5 to 14 ms on 4 MiB of random bytes to save nothing (runs here differ),
- * at -5 about 2 ms, and a fast
- * level still finds repeated runs. The frame is ordinary zstd either way.
+ * 5 to 14 ms on 4 MiB of random bytes to save nothing (runs here differ), at
+ * -5 about 2 ms, and a fast level still finds repeated runs. The frame is
+ * ordinary zstd either way.
  */
 export const INCOMPRESSIBLE_LEVEL = -5;
 
