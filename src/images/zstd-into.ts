@@ -13,8 +13,7 @@
  * handle (`_handle.writeSync`, `_writeState`) the way node:zlib's own
  * synchronous path does. The pinned Node 24 runs the agent everywhere; where
  * the handle is not of that shape, the public call and a copy are used
- * instead. A context that reported an error is never used again: its native
- * side is finalised.
+ * instead. A context that reported an error is closed and never used again.
  *
  * The factory is self-contained (it refers to its argument only) because the
  * restore's disk threads evaluate its source text (chunk-workers.ts).
@@ -73,7 +72,12 @@ export function makeDecompressInto(z: typeof zlib): DecompressInto {
     handle.writeSync(END, input, 0, input.length, out, 0, room);
     if (failed) {
       const err = failed;
-      engine = undefined; // finalised by the error: the next call makes a new one
+      engine = undefined; // never reused after an error: the next call makes a new one
+      try {
+        handle.close();
+      } catch {
+        // already closed: nothing to free
+      }
       throw err;
     }
     const produced = room - state[0]!;
