@@ -8,10 +8,10 @@
  * the reads and compressions waited for them (bench/restore's 2 GiB publish:
  * 5.3–5.6 s before, 4.2–4.8 s after, by hand). The chunks come in buffers backed by a
  * SharedArrayBuffer, so the thread reads them in place. Its code is a few
- * lines evaluated in place, so that the agent's one-file bundle (capture uses
- * this too) needs no second file.
+ * lines evaluated in place (threads.ts), so that the agent's one-file bundle
+ * (capture uses this too) needs no second file.
  */
-import { Worker } from 'node:worker_threads';
+import { Threads } from './threads.ts';
 
 const SOURCE = String.raw`
 'use strict';
@@ -31,49 +31,21 @@ parentPort.on('message', ({ id, data }) => {
 `;
 
 export class ScanHasher {
-  readonly #worker: Worker;
-  readonly #waiting = new Map<number, { resolve: (h: string | null) => void; reject: (err: Error) => void }>();
-  #id = 0;
-  #failed: Error | undefined;
-
-  constructor() {
-    this.#worker = new Worker(SOURCE, { eval: true });
-    this.#worker.unref(); // never what keeps the process alive
-    this.#worker.on('message', ({ id, hash }: { id: number; hash: string | null }) => {
-      this.#waiting.get(id)?.resolve(hash);
-      this.#waiting.delete(id);
-    });
-    this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', (code) => code !== 0 && this.#fail(new Error(`the hashing thread stopped (exit ${code})`)));
-  }
+  // One thread: it takes the chunks in the order they were posted, as the whole-disk hash needs.
+  readonly #thread = new Threads(SOURCE, undefined, 1, 'the hashing thread');
 
   /** Add the next chunk (in a shared buffer) to the whole-disk hash; its own hash, or null for zeros. */
   chunk(data: Buffer): Promise<string | null> {
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('ScanHasher.chunk needs a buffer backed by a SharedArrayBuffer');
-    return this.#call({ data });
+    return this.#thread.call({ data }).then((r) => r.hash as string | null);
   }
 
-  /** The whole disk's SHA-256, after every chunk posted before it. */
+  /** The whole disk's SHA-256, answered after every chunk posted before it. */
   async digest(): Promise<string> {
-    return (await this.#call({}))!;
+    return (await this.#thread.call({})).hash as string;
   }
 
   async close(): Promise<void> {
-    await this.#worker.terminate();
-  }
-
-  #call(message: { data?: Buffer }): Promise<string | null> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    const id = this.#id++;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, ...message });
-    });
-  }
-
-  #fail(err: Error): void {
-    this.#failed ??= err;
-    for (const w of this.#waiting.values()) w.reject(err);
-    this.#waiting.clear();
+    await this.#thread.close();
   }
 }

@@ -24,7 +24,6 @@ export class DiskScan {
   readonly chunks: (string | null)[] = [];
   readonly totals: Manifest['totals'];
   readonly count: number;
-  readonly #pending: Promise<unknown>[] = [];
   readonly #hasher = new ScanHasher();
   readonly #free: Buffer[] = [];
   readonly #reader: DiskReader;
@@ -57,7 +56,6 @@ export class DiskScan {
       }
       return h;
     });
-    this.#pending.push(hash);
     return { index, offset, data, hash };
   }
 
@@ -79,7 +77,7 @@ export class DiskScan {
   /** The manifest of the disk just read (call once, after the last chunk). */
   async manifest(o: { name: string; description: string | undefined; role: Role; created: Date; sourcePath: string | undefined; partitionTable: Manifest['partitionTable'] }): Promise<Manifest> {
     const r = this.#reader;
-    await Promise.all(this.#pending);
+    // The hashing thread answers in order: once the digest is in, every chunk's hash is in `chunks`.
     const sha256 = await this.digest();
     await this.close();
     return buildManifest({

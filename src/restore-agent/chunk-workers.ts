@@ -23,7 +23,7 @@
  * place, so that the agent's one-file bundle needs no second file.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Threads } from '../images/threads.ts';
 import { makeDecompressInto } from '../images/zstd-into.ts';
 
 const WORKER_SOURCE = String.raw`
@@ -103,18 +103,6 @@ parentPort.on('message', (m) => {
 });
 `;
 
-/**
- * The thread with the fewest calls waiting (the first of equals). Chunks take
- * unequal times (a text chunk decompresses slower than a random one, a read
- * may wait on the disk): handed out in turn, calls would queue behind a slow
- * thread while others idle.
- */
-export function leastBusy(waiting: readonly number[]): number {
-  let to = 0;
-  for (let i = 1; i < waiting.length; i++) if (waiting[i]! < waiting[to]!) to = i;
-  return to;
-}
-
 /** A buffer the threads read in place (no copy when it is posted to them). */
 export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
@@ -136,25 +124,12 @@ export class ChunkIoError extends Error {
   }
 }
 
-interface Waiting {
-  resolve: (reply: Record<string, unknown>) => void;
-  reject: (err: Error) => void;
-}
-
 export class ChunkWorkers {
-  readonly #workers: Worker[] = [];
-  /** Calls each thread has not answered yet, by thread. */
-  readonly #busy: number[] = [];
-  readonly #waiting = new Map<number, Waiting>();
-  #id = 0;
-  #failed: Error | undefined;
-  readonly #data: { fd: number; directFd: number; chunkSize: number };
-  readonly #size: number;
+  readonly #threads: Threads;
 
   /** `fd` is the target; `directFd` the same target opened with O_DIRECT, or -1. */
   constructor(fd: number, directFd: number, chunkSize: number, size = Math.min(4, availableParallelism() + 2)) {
-    this.#data = { fd, directFd, chunkSize };
-    this.#size = size;
+    this.#threads = new Threads(WORKER_SOURCE, { fd, directFd, chunkSize }, size, 'a disk thread');
   }
 
   /** Read the target at a chunk and hash it (no hash where it is blank). */
@@ -183,43 +158,13 @@ export class ChunkWorkers {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => w.terminate()));
+    await this.#threads.close();
   }
 
-  /** Threads start on the first call. */
-  #start(): void {
-    for (let i = 0; i < this.#size; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: this.#data });
-      w.unref(); // a pool left open never keeps the process alive
-      w.on('message', ({ id, error, ...result }: { id: number; error?: { message: string; code?: string } }) => {
-        this.#busy[i]!--;
-        const waiting = this.#waiting.get(id);
-        this.#waiting.delete(id);
-        if (error) waiting?.reject(new ChunkIoError(error.message, error.code));
-        else waiting?.resolve(result);
-      });
-      w.on('error', (err) => this.#fail(err));
-      w.on('exit', (code) => code !== 0 && this.#fail(new Error(`a disk thread stopped (exit ${code})`)));
-      this.#workers.push(w);
-      this.#busy.push(0);
-    }
-  }
-
-  #call(message: Record<string, unknown>): Promise<Record<string, unknown>> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    if (this.#workers.length === 0) this.#start();
-    const id = this.#id++;
-    const to = leastBusy(this.#busy);
-    this.#busy[to]!++;
-    return new Promise((resolve, reject) => {
-      this.#waiting.set(id, { resolve, reject });
-      this.#workers[to]!.postMessage({ id, ...message });
-    });
-  }
-
-  #fail(err: Error): void {
-    this.#failed ??= err;
-    for (const w of this.#waiting.values()) w.reject(err);
-    this.#waiting.clear();
+  async #call(message: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const { error, ...result } = await this.#threads.call(message);
+    const e = error as { message: string; code?: string } | undefined;
+    if (e) throw new ChunkIoError(e.message, e.code);
+    return result;
   }
 }

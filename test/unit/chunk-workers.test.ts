@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/images/format.ts';
 import { compress } from '../../src/images/zstd.ts';
-import { ChunkIoError, ChunkWorkers, leastBusy, sharedBuffer } from '../../src/restore-agent/chunk-workers.ts';
+import { leastBusy } from '../../src/images/threads.ts';
+import { ChunkIoError, ChunkWorkers, sharedBuffer } from '../../src/restore-agent/chunk-workers.ts';
 
 const CHUNK = 64 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'nr-chunk-workers-'));
