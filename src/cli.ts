@@ -5,10 +5,11 @@
  */
 import { Command, Option } from 'commander';
 import { loadServeConfig, readConfigFile } from './config/load.ts';
-import { isNetrestoreError } from './errors.ts';
+import { isNetrestoreError } from './shared/errors.ts';
 import { createLogger, streamSink } from './log.ts';
 import { registerImageCommands } from './commands/images.ts';
-import { registerAgentCommands } from './commands/agent.ts';
+import { registerAgentCommands } from './restore-agent/commands.ts';
+import { openSource } from './images/source.ts';
 import { registerHostCommands } from './commands/hosts.ts';
 import { registerBuildEnvCommand } from './commands/build-env.ts';
 import { registerDrillCommand } from './commands/drill.ts';
@@ -71,7 +72,7 @@ export function program(): Command {
     });
 
   registerImageCommands(cli);
-  registerAgentCommands(cli);
+  registerAgentCommands(cli, openSource);
   registerHostCommands(cli);
   registerBuildEnvCommand(cli);
   registerDrillCommand(cli);

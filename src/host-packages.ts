@@ -3,7 +3,7 @@
  * one stops the command with the apt-get line that brings it.
  */
 import { existsSync } from 'node:fs';
-import { NetrestoreError, type ErrorCode } from './errors.ts';
+import { NetrestoreError, type ErrorCode } from './shared/errors.ts';
 
 /** A file, and the Debian package that brings it. */
 export type Need = readonly [path: string, pkg: string];

@@ -10,7 +10,7 @@ import { DEFAULT_BOOT_FILES } from './dhcp/boot-target.ts';
 import type { DhcpPolicy } from './dhcp/decide.ts';
 import { sameSubnet, type Pool } from './dhcp/leases.ts';
 import { startDhcpServer } from './dhcp/server.ts';
-import { NetrestoreError } from './errors.ts';
+import { NetrestoreError } from './shared/errors.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';

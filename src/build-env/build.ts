@@ -12,7 +12,7 @@ import { copyFile, mkdir, readFile, readdir, realpath, rename, rm, stat, writeFi
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zc, zstdCompress } from 'node:zlib';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { missingPackage, requirePackages, type Need } from '../host-packages.ts';
 import { cpioArchive, type CpioEntry } from './cpio.ts';
 import { parseLdd } from './libraries.ts';
@@ -80,9 +80,15 @@ async function pinnedNode(): Promise<{ path: string; version: string }> {
   return { path, version: stdout.trim() };
 }
 
-/** The agent, bundled by esbuild into one ES module with everything it imports. */
-export async function bundleAgent(outfile: string): Promise<void> {
-  await esbuild({
+/**
+ * The agent, bundled by esbuild into one ES module with everything it
+ * imports. Returns the project files that went in (esbuild's metafile), so a
+ * test can hold the agent to its boundary.
+ */
+export async function bundleAgent(outfile: string, write = true): Promise<string[]> {
+  const r = await esbuild({
+    write,
+    metafile: true,
     entryPoints: [join(ROOT, 'src/restore-agent/main.ts')],
     outfile,
     bundle: true,
@@ -95,6 +101,7 @@ export async function bundleAgent(outfile: string): Promise<void> {
     // Some dependencies are CommonJS and call require() for Node's own modules.
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
+  return Object.keys(r.metafile.inputs).filter((f) => !f.includes('node_modules/'));
 }
 
 /** Directory entries for every parent, once, before the children. */

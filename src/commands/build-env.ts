@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { formatBytes } from '../progress.ts';
+import { formatBytes } from '../shared/progress.ts';
 
 /** Kernel + initrd above this take too long to load over a busy network (and in a drill under TCG). */
 export const SIZE_GOAL = 50 * 1000 * 1000;

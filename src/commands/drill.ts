@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { DEFAULT_EXPECT } from '../drill/expect.ts';
 import { junitReport, summaryLine } from '../drill/report.ts';
 

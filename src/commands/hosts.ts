@@ -1,7 +1,7 @@
 /** `netrestore hosts …`: hosts, one-shot tasks and history, on the database that serve uses (--state). */
 import type { Command } from 'commander';
 import { Argument, Option } from 'commander';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { openState } from '../state/db.ts';
 import { HostStore, normalizeMac } from '../state/hosts.ts';
 import { TaskStore, type TaskKind } from '../state/tasks.ts';

@@ -3,13 +3,13 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { resolve } from 'node:path';
 import { exportImage, importImage } from '../images/archive.ts';
-import { ROLES, ROLE_WARNINGS, type Manifest, type Role } from '../images/format.ts';
+import { ROLES, ROLE_WARNINGS, type Manifest, type Role } from '../shared/format.ts';
 import { collectGarbage, removeImage, takeLock, verifyImage } from '../images/maintenance.ts';
 import { publish } from '../images/publish.ts';
 import { openSource } from '../images/source.ts';
 import { FileStore } from '../images/store.ts';
-import { NetrestoreError } from '../errors.ts';
-import { formatBytes, terminalProgress } from '../progress.ts';
+import { NetrestoreError } from '../shared/errors.ts';
+import { formatBytes, terminalProgress } from '../shared/progress.ts';
 
 const imagesOption = () => new Option('--images <dir>', 'image store directory').default('images');
 const openStore = (dir: string) => new FileStore(resolve(dir)).init();

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { serveSchema, type ServeConfig } from './schema.ts';
 
 export function readConfigFile(path: string): Record<string, unknown> {

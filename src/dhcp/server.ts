@@ -8,7 +8,7 @@
  * known) keeps them to one network.
  */
 import dgram from 'node:dgram';
-import { bindError } from '../errors.ts';
+import { bindError } from '../shared/errors.ts';
 import type { Logger } from '../log.ts';
 import { bindToDevice } from '../net/bind-to-device.ts';
 import { decide, type DhcpPolicy, type HostLookup, type Request } from './decide.ts';

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { isZero, sha256, type Manifest } from '../images/format.ts';
+import { isZero, sha256, type Manifest } from '../shared/format.ts';
 
 export async function compareDisk(path: string, m: Manifest): Promise<{ ok: boolean; badChunks: number[]; sha256: string }> {
   const fh = await open(path, 'r');

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { requirePackages } from '../host-packages.ts';
 import { FileStore } from '../images/store.ts';
 import type { LogEvent } from '../log.ts';

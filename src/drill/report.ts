@@ -2,7 +2,7 @@
  * What a drill tells: a JUnit XML report for CI dashboards and one line for
  * a person. Pure.
  */
-import { formatBytes } from '../progress.ts';
+import { formatBytes } from '../shared/progress.ts';
 
 export interface Phase {
   name: 'network' | 'pxe-to-agent' | 'restore' | 'boot-restored-disk' | 'checksum';

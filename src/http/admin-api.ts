@@ -10,7 +10,7 @@
  * A request without the admin token is refused before it can change anything.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { NAME_PATTERN } from '../images/format.ts';
+import { NAME_PATTERN } from '../shared/format.ts';
 import type { Logger } from '../log.ts';
 import { bearerToken } from './bearer.ts';
 import { parseMac } from '../state/hosts.ts';

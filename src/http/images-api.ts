@@ -11,11 +11,11 @@
  *   POST /api/progress            a restore or capture reports how far it is
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { parseManifest, sha256, ManifestError, NAME_PATTERN } from '../images/format.ts';
+import { parseManifest, sha256, ManifestError, NAME_PATTERN } from '../shared/format.ts';
 import { takeLock } from '../images/maintenance.ts';
 import type { FileStore } from '../images/store.ts';
 import { StoreError } from '../images/store.ts';
-import { decompress } from '../images/zstd.ts';
+import { decompress } from '../shared/zstd.ts';
 import type { Logger } from '../log.ts';
 import { bearerToken } from './bearer.ts';
 

@@ -1,7 +1,7 @@
 /** The HTTP face: express on one port, for iPXE (boot scripts, menus, boot files) and for agents and admins (/api). */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
-import { bindError } from '../errors.ts';
+import { bindError } from '../shared/errors.ts';
 import type { FileStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import { imagesApi } from './images-api.ts';

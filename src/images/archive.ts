@@ -9,9 +9,9 @@ import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
-import { parseManifest, sha256, type Manifest } from './format.ts';
+import { parseManifest, sha256, type Manifest } from '../shared/format.ts';
 import type { FileStore } from './store.ts';
-import { decompress } from './zstd.ts';
+import { decompress } from '../shared/zstd.ts';
 
 export class ArchiveError extends Error {
   override name = 'ArchiveError';

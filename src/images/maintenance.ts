@@ -6,9 +6,9 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { chunkSpan, sha256, type Manifest } from './format.ts';
+import { chunkSpan, sha256, type Manifest } from '../shared/format.ts';
 import type { FileStore, ImageStore } from './store.ts';
-import { decompress } from './zstd.ts';
+import { decompress } from '../shared/zstd.ts';
 import type { Progress } from './publish.ts';
 
 export interface VerifyResult {

@@ -3,13 +3,12 @@
  * chunks the store already has, compress and store the rest (in parallel),
  * then write the manifest last. A failure before the manifest leaves no image.
  */
-import { DEFAULT_CHUNK_SIZE, NAME_PATTERN, type Manifest, type Role } from './format.ts';
-import { DiskScan } from './scan.ts';
-import { Limiter } from './limit.ts';
-import { detectFilesystem, parseTable, type TableSummary } from './partitions.ts';
-import type { DiskReader } from './source.ts';
+import { checkName, DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../shared/format.ts';
+import { DiskScan } from '../shared/scan.ts';
+import { Limiter } from '../shared/limit.ts';
+import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
 import type { ImageStore } from './store.ts';
-import { compress } from './zstd.ts';
+import { compress } from '../shared/zstd.ts';
 
 export interface Progress {
   phase: string;
@@ -33,26 +32,6 @@ export interface PublishOptions {
 
 export class PublishError extends Error {
   override name = 'PublishError';
-}
-
-export function checkName(name: string): void {
-  if (!NAME_PATTERN.test(name)) throw new PublishError(`image name "${name}" is not allowed: use letters, digits, dot, dash and underscore, starting with a letter or digit`);
-}
-
-/** Partition table and filesystems, from the disk's first sectors and each partition's start. */
-export async function describeDisk(reader: DiskReader): Promise<TableSummary> {
-  const head = await reader.read(0, Math.min(reader.size, 34 * reader.sectorSize + 16 * 1024));
-  const table = parseTable(head, reader.sectorSize);
-  for (const p of table.partitions) {
-    if (p.start >= reader.size || p.size === 0) continue;
-    const fs = detectFilesystem(await reader.read(p.start, Math.min(68 * 1024, p.size, reader.size - p.start)));
-    if (fs) p.filesystem = fs;
-  }
-  if (table.type === 'none') {
-    const fs = detectFilesystem(await reader.read(0, Math.min(reader.size, 68 * 1024)));
-    if (fs) table.partitions.push({ index: 1, type: 'whole-disk', start: 0, size: reader.size, filesystem: fs });
-  }
-  return table;
 }
 
 export async function publish(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {

@@ -1,52 +1,21 @@
 /**
- * Disks to read from or write to: a raw file, a block device, or (read only)
+ * Disks to read: a raw file, a block device (`shared/disk-reader.ts`), or
  * a qcow2 / VHDX / VMDK / VDI file exported by qemu-nbd on a private Unix
  * socket and read over NBD, so a virtual disk is streamed without a
  * temporary raw copy.
  */
 import { execa } from 'execa';
-import { open, stat, type FileHandle } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdClient } from './nbd.ts';
+import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
 
-export interface DiskReader {
-  size: number;
-  sectorSize: number;
-  format: string;
-  /** `into`, where the reader can fill it, spares a copy (a raw disk can; NBD hands its own buffer). */
-  read(offset: number, length: number, into?: Buffer): Promise<Buffer>;
-  close(): Promise<void>;
-}
+export type { DiskReader };
 
 export class SourceError extends Error {
   override name = 'SourceError';
-}
-
-/** Size and logical sector size of a block device: one question per call, as busybox's blockdev takes them too. */
-export async function blockGeometry(path: string): Promise<{ size: number; sectorSize: number }> {
-  const [size, ss] = await Promise.all([execa('blockdev', ['--getsize64', path]), execa('blockdev', ['--getss', path])]);
-  return { size: Number(size.stdout.trim()), sectorSize: Number(ss.stdout.trim()) };
-}
-
-/** Read exactly `length` bytes at `offset`, into `into` when given (reused buffers spare the GC). */
-export async function readFully(fh: FileHandle, offset: number, length: number, into?: Buffer): Promise<Buffer> {
-  const buf = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
-    if (bytesRead === 0) throw new SourceError(`unexpected end of disk at byte ${offset + done}`);
-    done += bytesRead;
-  }
-  return buf;
-}
-
-async function rawReader(path: string): Promise<DiskReader> {
-  const fh = await open(path, 'r');
-  const st = await fh.stat();
-  const geometry = st.isBlockDevice() ? await blockGeometry(path) : { size: st.size, sectorSize: 512 };
-  return { ...geometry, format: 'raw', read: (o, l, into) => readFully(fh, o, l, into), close: () => fh.close() };
 }
 
 /** The format of a disk file as qemu-img sees it. */
@@ -91,9 +60,9 @@ export async function openSource(path: string): Promise<DiskReader> {
   const st = await stat(path).catch(() => {
     throw new SourceError(`${path} does not exist`);
   });
-  if (st.isBlockDevice()) return rawReader(path);
+  if (st.isBlockDevice()) return openRawDisk(path);
   const format = await diskFormat(path);
-  if (format === 'raw') return rawReader(path);
+  if (format === 'raw') return openRawDisk(path);
   if (['qcow2', 'vhdx', 'vmdk', 'vdi', 'vpc', 'qed'].includes(format)) return nbdReader(path, format);
   throw new SourceError(`${path} is a ${format} disk image, which netrestore cannot read; convert it with qemu-img to raw or qcow2`);
 }

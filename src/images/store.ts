@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { chunkPath, parseManifest, type Manifest } from './format.ts';
+import { chunkPath, parseManifest, type Manifest } from '../shared/format.ts';
 
 export interface ChunkInfo {
   hash: string;

@@ -3,7 +3,7 @@
  * over TFTP (for sites where iPXE cannot use HTTP). A `Transport` says how
  * the scripts refer back to the server; everything else is one decision.
  */
-import { NAME_PATTERN } from '../images/format.ts';
+import { NAME_PATTERN } from '../shared/format.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import type { HostStore } from '../state/hosts.ts';

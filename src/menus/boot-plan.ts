@@ -4,8 +4,8 @@
  */
 import type { Host } from '../state/hosts.ts';
 import type { Task } from '../state/tasks.ts';
-import type { Role } from '../images/format.ts';
-import { formatBytes } from '../progress.ts';
+import type { Role } from '../shared/format.ts';
+import { formatBytes } from '../shared/progress.ts';
 
 export interface MenuSettings {
   title: string;

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 
 type Addon = { bindToDevice(fd: number, ifname: string): number };
 let addon: Addon | null | undefined;

@@ -3,7 +3,7 @@
  * function over the shape of os.networkInterfaces(), so it can be tested.
  */
 import type { NetworkInterfaceInfo } from 'node:os';
-import { NetrestoreError } from '../errors.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 
 export type InterfaceMap = NodeJS.Dict<NetworkInterfaceInfo[]>;
 

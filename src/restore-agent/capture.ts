@@ -4,12 +4,11 @@
  * parallel), then commit the manifest. A second capture of an unchanged disk
  * uploads almost nothing.
  */
-import { DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../images/format.ts';
-import { DiskScan } from '../images/scan.ts';
-import { Limiter } from '../images/limit.ts';
-import { checkName, describeDisk } from '../images/publish.ts';
-import type { DiskReader } from '../images/source.ts';
-import { compress } from '../images/zstd.ts';
+import { checkName, DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../shared/format.ts';
+import { DiskScan } from '../shared/scan.ts';
+import { Limiter } from '../shared/limit.ts';
+import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
+import { compress } from '../shared/zstd.ts';
 import type { ImagesClient } from './client.ts';
 
 export interface CaptureStats {

@@ -23,8 +23,8 @@
  * place, so that the agent's one-file bundle needs no second file.
  */
 import { availableParallelism } from 'node:os';
-import { Threads } from '../images/threads.ts';
-import { makeDecompressInto } from '../images/zstd-into.ts';
+import { Threads } from '../shared/threads.ts';
+import { makeDecompressInto } from '../shared/zstd-into.ts';
 
 const WORKER_SOURCE = String.raw`
 'use strict';

@@ -5,8 +5,8 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { Manifest } from '../images/format.ts';
-import { parseManifest } from '../images/format.ts';
+import type { Manifest } from '../shared/format.ts';
+import { parseManifest } from '../shared/format.ts';
 import { HttpInto, IntoError } from './http-into.ts';
 
 interface Reply {

@@ -5,9 +5,9 @@
  * the warning are pure.
  */
 import { open, readFile, readdir } from 'node:fs/promises';
-import { isZero } from '../images/format.ts';
-import { parseTable } from '../images/partitions.ts';
-import { formatBytes } from '../progress.ts';
+import { isZero } from '../shared/format.ts';
+import { parseTable } from '../shared/partitions.ts';
+import { formatBytes } from '../shared/progress.ts';
 
 export interface Disk {
   name: string;

@@ -4,8 +4,8 @@
  * console of the restore environment run these same functions.
  */
 import { resolve } from 'node:path';
-import type { Manifest, Role } from '../images/format.ts';
-import { openSource } from '../images/source.ts';
+import type { Manifest, Role } from '../shared/format.ts';
+import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
 import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
@@ -100,6 +100,8 @@ export interface CaptureJob {
   role?: Role;
   chunkSize?: number;
   task?: number | undefined;
+  /** Opens the source; the agent reads raw disks, the server's CLI also virtual disks (qcow2 …). */
+  open?: (path: string) => Promise<DiskReader>;
   onProgress?: (p: JobProgress) => void;
   warn?: (s: string) => void;
 }
@@ -116,7 +118,7 @@ export async function captureJob(client: ImagesClient, j: CaptureJob): Promise<C
   let reader;
   try {
     await reportTask(client, j.task, 'started', {}, j.warn);
-    reader = await openSource(j.source);
+    reader = await (j.open ?? openRawDisk)(j.source);
     const { manifest, stats } = await capture(client, reader, {
       name: j.name,
       description: j.description ?? '',

@@ -11,7 +11,7 @@ import { Command } from 'commander';
 import { execa } from 'execa';
 import { readFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
-import { registerAgentCommands } from '../commands/agent.ts';
+import { registerAgentCommands } from './commands.ts';
 import { parseCmdline, type BootParams } from './cmdline.ts';
 import { ImagesClient } from './client.ts';
 import { diskLine, diskWarning, listDisks } from './disks.ts';

@@ -7,8 +7,8 @@
  * is fetched once more, then the restore stops with a sentence. At the end:
  * fsync, and on a larger GPT disk move the backup header to the end.
  */
-import { chunkSpan, type Manifest } from '../images/format.ts';
-import { Limiter } from '../images/limit.ts';
+import { chunkSpan, type Manifest } from '../shared/format.ts';
+import { Limiter } from '../shared/limit.ts';
 import { ChunkIoError, ChunkWorkers, sharedBuffer } from './chunk-workers.ts';
 import type { ImagesClient } from './client.ts';
 import { flushBuffers, relocateGptBackup, settleBlockDevice, type Target } from './target.ts';

@@ -5,9 +5,9 @@
 import { execa } from 'execa';
 import { constants } from 'node:fs';
 import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
-import { isZero } from '../images/format.ts';
-import { parseTable } from '../images/partitions.ts';
-import { blockGeometry } from '../images/source.ts';
+import { isZero } from '../shared/format.ts';
+import { parseTable } from '../shared/partitions.ts';
+import { blockGeometry } from '../shared/disk-reader.ts';
 import { fileHoles } from './holes.ts';
 
 export interface Target {

@@ -6,7 +6,7 @@
  * bounded and the disk is not asked once per block.
  */
 import dgram from 'node:dgram';
-import { bindError } from '../errors.ts';
+import { bindError } from '../shared/errors.ts';
 import type { Logger } from '../log.ts';
 import { BusyPoll, DEFAULT_BUSY_POLL_MS } from './busy-poll.ts';
 import { DEFAULT_LIMITS, negotiate, type Limits } from './negotiate.ts';

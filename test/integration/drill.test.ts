@@ -13,7 +13,7 @@ import { BIN } from '../../src/drill/service.ts';
 import { TEST_MARKER } from '../../src/drill/test-image.ts';
 import { qemuAvailable } from '../../src/drill/vm.ts';
 import { netnsAvailable } from '../../src/drill/netns.ts';
-import { chunkPath, parseManifest } from '../../src/images/format.ts';
+import { chunkPath, parseManifest } from '../../src/shared/format.ts';
 import { ensureBootEnv, publishTestImage } from '../helpers/boot-env.ts';
 
 const canDrill = netnsAvailable() && qemuAvailable() && existsSync('/bin/busybox') && existsSync('/usr/bin/syslinux') && existsSync('/lib/modules');

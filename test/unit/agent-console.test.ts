@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Manifest } from '../../src/images/format.ts';
+import type { Manifest } from '../../src/shared/format.ts';
 import { parseCmdline } from '../../src/restore-agent/cmdline.ts';
 import { diskWarning, listDisks, type Disk } from '../../src/restore-agent/disks.ts';
 import type { CaptureJob, RestoreJob, RestoreSummary } from '../../src/restore-agent/jobs.ts';

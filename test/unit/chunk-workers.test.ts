@@ -9,9 +9,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, constants, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/images/format.ts';
-import { compress } from '../../src/images/zstd.ts';
-import { leastBusy } from '../../src/images/threads.ts';
+import { sha256 } from '../../src/shared/format.ts';
+import { compress } from '../../src/shared/zstd.ts';
+import { leastBusy } from '../../src/shared/threads.ts';
 import { ChunkIoError, ChunkWorkers, sharedBuffer } from '../../src/restore-agent/chunk-workers.ts';
 
 const CHUNK = 64 * 1024;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadServeConfig } from '../../src/config/load.ts';
-import { isNetrestoreError } from '../../src/errors.ts';
+import { isNetrestoreError } from '../../src/shared/errors.ts';
 import { formatHuman } from '../../src/log.ts';
 import { localNetwork } from '../../src/net/interfaces.ts';
 

@@ -3,13 +3,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { chunkPath, chunkSpan, isZero, parseManifest, ManifestError } from '../../src/images/format.ts';
-import { Limiter } from '../../src/images/limit.ts';
+import { chunkPath, chunkSpan, isZero, parseManifest, ManifestError } from '../../src/shared/format.ts';
+import { Limiter } from '../../src/shared/limit.ts';
 import { activeLocks, collectGarbage, takeLock, verifyImage } from '../../src/images/maintenance.ts';
-import { detectFilesystem, guid, parseTable } from '../../src/images/partitions.ts';
+import { detectFilesystem, guid, parseTable } from '../../src/shared/partitions.ts';
 import { publish } from '../../src/images/publish.ts';
 import { FileStore } from '../../src/images/store.ts';
-import { progressLine } from '../../src/progress.ts';
+import { progressLine } from '../../src/shared/progress.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nr-unit-images-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { warningsFor } from '../../src/images/format.ts';
+import { warningsFor } from '../../src/shared/format.ts';
 import { kernelCmdline, menuContext, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
 import { parseMac } from '../../src/state/hosts.ts';
 import { LoginGuard } from '../../src/menus/login-guard.ts';

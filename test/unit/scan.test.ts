@@ -8,11 +8,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { sha256 } from '../../src/images/format.ts';
-import { ScanHasher } from '../../src/images/scan-hasher.ts';
-import { DiskScan } from '../../src/images/scan.ts';
-import type { DiskReader } from '../../src/images/source.ts';
-import { compress, looksIncompressible } from '../../src/images/zstd.ts';
+import { sha256 } from '../../src/shared/format.ts';
+import { ScanHasher } from '../../src/shared/scan-hasher.ts';
+import { DiskScan } from '../../src/shared/scan.ts';
+import type { DiskReader } from '../../src/shared/disk-reader.ts';
+import { compress, looksIncompressible } from '../../src/shared/zstd.ts';
 
 const CHUNK = 256 * 1024;
 const text = (n: number) => Buffer.from(Array.from({ length: Math.ceil(n / 10) }, (_, i) => `${i} INFO started\n`).join('')).subarray(0, n);

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { makeDecompressInto } from '../../src/images/zstd-into.ts';
+import { makeDecompressInto } from '../../src/shared/zstd-into.ts';
 
 const MAX = 1024 * 1024;
 const text = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `${i} INFO service started\n`).join('')).subarray(0, MAX);

@@ -3,8 +3,8 @@
  * a Linux text console (TERM=linux) and on a serial console. Pure: data in,
  * lines out; the terminal edge draws them.
  */
-import type { Manifest } from '../../images/format.ts';
-import { formatBytes, formatDuration } from '../../progress.ts';
+import type { Manifest } from '../../shared/format.ts';
+import { formatBytes, formatDuration } from '../../shared/progress.ts';
 import { diskLine, diskWarning, type Disk } from '../disks.ts';
 
 export const COLS = 80;

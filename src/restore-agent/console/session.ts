@@ -4,12 +4,12 @@
  * progress, reboot. With a task from the server, no questions: the work
  * runs and the machine reboots. Everything it touches comes in as `deps`.
  */
-import type { Role } from '../../images/format.ts';
-import { NAME_PATTERN } from '../../images/format.ts';
+import type { Role } from '../../shared/format.ts';
+import { NAME_PATTERN } from '../../shared/format.ts';
 import type { BootParams } from '../cmdline.ts';
 import type { Disk } from '../disks.ts';
 import type { CaptureJob, CaptureSummary, JobProgress, RestoreJob, RestoreSummary } from '../jobs.ts';
-import { formatBytes, formatDuration } from '../../progress.ts';
+import { formatBytes, formatDuration } from '../../shared/progress.ts';
 import type { Terminal } from './terminal.ts';
 import { captureNameScreen, confirmScreen, diskListScreen, imageListScreen, progressScreen, resultScreen, wrap, type Host, type ImageInfo } from './screens.ts';
 

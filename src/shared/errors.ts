@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'SOCKET'
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE'
+  | 'IMAGE_NAME'
+  | 'DISK_READ'
   | 'USAGE'
   | 'BUILD_ENV'
   | 'DRILL';

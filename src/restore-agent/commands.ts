@@ -6,11 +6,12 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { ROLES, type Role } from '../images/format.ts';
-import { formatBytes, terminalProgress } from '../progress.ts';
-import { ImagesClient } from '../restore-agent/client.ts';
-import { captureJob, describeWhat, restoreJob } from '../restore-agent/jobs.ts';
-import { DEFAULT_PARALLEL } from '../restore-agent/restore.ts';
+import { ROLES, type Role } from '../shared/format.ts';
+import { formatBytes, terminalProgress } from '../shared/progress.ts';
+import { ImagesClient } from './client.ts';
+import { captureJob, describeWhat, restoreJob } from './jobs.ts';
+import { DEFAULT_PARALLEL } from './restore.ts';
+import type { DiskReader } from '../shared/disk-reader.ts';
 
 interface Common {
   server: string;
@@ -55,7 +56,8 @@ const serverOptions = (c: Command) =>
     .option('--task <id>', 'the one-shot task this runs for: reported started, then done or failed', (v) => Number(v))
     .option('--json', 'print one JSON summary at the end');
 
-export function registerAgentCommands(cli: Command): void {
+/** `open` reads the capture source: raw disks by default, the server's CLI passes one that also reads virtual disks. */
+export function registerAgentCommands(cli: Command, open?: (path: string) => Promise<DiskReader>): void {
   registerRestore(cli);
   serverOptions(
     cli
@@ -71,7 +73,7 @@ export function registerAgentCommands(cli: Command): void {
     const bar = terminalProgress();
     const t0 = performance.now();
     try {
-      const r = await captureJob(clientFor(o), { ...o, chunkSize: Math.round(o.chunkSize * 1024 * 1024), onProgress: (p) => bar.update(p), warn });
+      const r = await captureJob(clientFor(o), { ...o, ...(open ? { open } : {}), chunkSize: Math.round(o.chunkSize * 1024 * 1024), onProgress: (p) => bar.update(p), warn });
       bar.end();
       for (const w of r.manifest.warnings) warn(w);
       const { manifest: _m, ...stats } = r;

@@ -8,7 +8,7 @@
  */
 import { buildManifest, type Manifest, type Role } from './format.ts';
 import { ScanHasher } from './scan-hasher.ts';
-import type { DiskReader } from './source.ts';
+import type { DiskReader } from './disk-reader.ts';
 
 export interface ScannedChunk {
   index: number;

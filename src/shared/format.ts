@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { NetrestoreError } from './errors.ts';
 
 export const FORMAT_VERSION = 1;
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
@@ -27,6 +28,11 @@ export const CRASH_CONSISTENT = 'An image is a crash-consistent snapshot of the 
 
 /** Image names are file names and URL segments: keep them plain. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Refuse a name the store, the menus and the kernel command line cannot carry safely. */
+export function checkName(name: string): void {
+  if (!NAME_PATTERN.test(name)) throw new NetrestoreError('IMAGE_NAME', `image name "${name}" is not allowed: use letters, digits, dot, dash and underscore, starting with a letter or digit`);
+}
 
 const hash = z.string().regex(/^[0-9a-f]{64}$/);
 
