@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE'
   | 'IMAGE_NAME'
+  | 'USED_MAP'
   | 'DISK_READ'
   | 'USAGE'
   | 'BUILD_ENV'
