@@ -72,7 +72,7 @@ async function newestKernel(): Promise<string> {
   return v;
 }
 
-/** The pinned Node 24 from the npm registry (the `node` devDependency), never the build machine's own. */
+/** The pinned Node 24 from the npm registry (the `node` dependency), never the build machine's own. */
 async function pinnedNode(): Promise<{ path: string; version: string }> {
   const path = await realpath(join(ROOT, 'node_modules/node/bin/node')).catch(() => undefined);
   if (!path) throw new NetrestoreError('BUILD_ENV', 'the pinned Node (node_modules/node) is missing: run `npm ci` in the project first');
