@@ -134,7 +134,7 @@ export class BootFace {
     const image = r.image === '-' ? '' : r.image;
     if (!r.mac || !MODES.has(r.mode)) return this.#message(t, 'bad login request', 'netrestore: this login request is incomplete', { delaySeconds: 3, back: true });
     if (!o.http && r.mode !== 'shell') {
-      return this.#message(t, 'no HTTP face', `netrestore: ${r.mode} needs the server's HTTP face (--http-port), which is off`, { delaySeconds: 5, back: true });
+      return this.#message(t, 'no HTTP face', `netrestore: ${r.mode} needs HTTP on the server (--http-port), which is off`, { delaySeconds: 5, back: true });
     }
     const wait = this.#guard.wait(r.mac, this.#now());
     if (wait > 0) return this.#message(t, 'too many attempts', `Too many wrong logins from this machine: wait ${wait} s`, { delaySeconds: wait, back: true });

@@ -37,7 +37,7 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
   if (host?.ignore) return { kind: 'ignored' };
   if (task?.state === 'pending' && !restores) {
     // Left pending: it runs once the server is started with HTTP.
-    return { kind: 'menu', notice: `Task ${task.id} (${task.kind} ${task.image}) waits for the server's HTTP face (--http-port), which is off` };
+    return { kind: 'menu', notice: `Task ${task.id} (${task.kind} ${task.image}) waits for HTTP on the server (--http-port), which is off` };
   }
   if (task?.state === 'pending') return { kind: 'task', task };
   if (task?.state === 'started') {

@@ -4,6 +4,7 @@ import { warningsFor } from '../../src/shared/format.ts';
 import { kernelCmdline, menuContext, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
 import { parseMac } from '../../src/state/hosts.ts';
 import { LoginGuard } from '../../src/menus/login-guard.ts';
+import { menuLogin } from '../../src/menus/menu-login.ts';
 import { ipxeText, Renderer } from '../../src/menus/render.ts';
 import { httpTransport, tftpTransport } from '../../src/menus/boot-face.ts';
 import { parseCmdline } from '../../src/restore-agent/cmdline.ts';
@@ -42,7 +43,7 @@ describe('boot decision', () => {
   it('leaves a pending task waiting when HTTP is off: the menu says why', () => {
     const p = planBoot(MAC, host(), task('pending'), false);
     expect(p.kind).toBe('menu');
-    expect((p as { notice: string }).notice).toMatch(/Task 7 \(restore fs01\) waits for the server's HTTP face \(--http-port\), which is off/);
+    expect((p as { notice: string }).notice).toMatch(/Task 7 \(restore fs01\) waits for HTTP on the server \(--http-port\), which is off/);
     expect(planBoot(MAC, host(true), task('pending'), false)).toEqual({ kind: 'ignored' });
     expect(planBoot(MAC, host(), undefined, false)).toEqual({ kind: 'menu' });
   });
@@ -100,7 +101,7 @@ describe('rendered scripts (golden)', () => {
     const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: 'fs01', images, settings, restores: false }), ...tftpTransport('tftp://10.0.0.1') });
     golden(join(FIXTURES, 'menu-tftp-only.ipxe'), text);
     expect(text.startsWith('#!ipxe\n')).toBe(true);
-    expect(text).toContain("item --gap Restore and capture need the server's HTTP face (--http-port), which is off:");
+    expect(text).toContain('item --gap Restore and capture need HTTP on the server (--http-port), which is off:');
     expect(text).toContain('item local Boot from local disk');
     expect(text).toContain('item shell Restore shell');
     expect(text).not.toMatch(/^item (img\d|capture) /m);
@@ -117,6 +118,24 @@ describe('rendered scripts (golden)', () => {
 
   it('keeps iPXE syntax out of free text', () => {
     expect(ipxeText('a ${x} || b && c; {d}\nnext')).toBe('a x b c d next');
+  });
+});
+
+describe('menu login', () => {
+  const isToken = (t: string) => t === 'the-admin-token';
+  it('takes the menu user with the menu password, and not the admin token then', () => {
+    const check = menuLogin({ menuUser: 'admin', menuPassword: 'letmein-please' }, isToken);
+    expect(check('admin', 'letmein-please')).toBe(true);
+    expect(check('admin', 'letmein-pleasE')).toBe(false);
+    expect(check('admin', 'letmein')).toBe(false);
+    expect(check('admin', 'the-admin-token')).toBe(false);
+    expect(check('root', 'letmein-please')).toBe(false);
+  });
+  it('takes the admin token as the password when no menu password is set', () => {
+    const check = menuLogin({ menuUser: 'ops', menuPassword: undefined }, isToken);
+    expect(check('ops', 'the-admin-token')).toBe(true);
+    expect(check('ops', '')).toBe(false);
+    expect(check('admin', 'the-admin-token')).toBe(false);
   });
 });
 
