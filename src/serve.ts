@@ -1,21 +1,20 @@
 /**
  * `netrestore serve`: wire the validated configuration to the servers.
- * Everything here is start-up and shutdown; the protocols live in their folders.
+ * Everything here is start-up and shutdown; the protocols live in their
+ * folders and the policy beside them (dhcp/policy.ts, dhcp/boot-urls.ts,
+ * menus/boot-face-config.ts).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { ServeConfig } from './config/schema.ts';
-import { DEFAULT_BOOT_FILES } from './dhcp/boot-target.ts';
-import type { DhcpPolicy } from './dhcp/decide.ts';
-import { sameSubnet, type Pool } from './dhcp/leases.ts';
+import { bootUrls } from './dhcp/boot-urls.ts';
+import { dhcpPolicy } from './dhcp/policy.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './shared/errors.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';
-import { BootFace } from './menus/boot-face.ts';
-import { Renderer } from './menus/render.ts';
+import { bootFaceFor } from './menus/boot-face-config.ts';
 import { tftpBootScripts } from './menus/tftp-scripts.ts';
 import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
@@ -27,35 +26,8 @@ import { TaskStore } from './state/tasks.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
 
-/** Compare secrets in constant time, whatever their lengths. */
-const safeEqual = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
-
 export interface Running {
   close(): Promise<void>;
-}
-
-/** The DHCP policy for a configuration and the network this machine is on. */
-export function dhcpPolicy(c: ServeConfig, serverIp: string, netmask: string, httpRunning: boolean): DhcpPolicy {
-  const boot = {
-    serverIp,
-    httpPort: c.httpPort === 'off' || !httpRunning ? null : c.httpPort,
-    tftpPort: c.tftpPort === 'off' ? null : c.tftpPort,
-    files: DEFAULT_BOOT_FILES,
-  };
-  if (c.dhcp !== 'full') return { mode: 'proxy', boot, full: undefined };
-  const [first, last] = c.pool!.split('-') as [string, string];
-  const pool: Pool = {
-    first,
-    last,
-    subnetMask: c.subnetMask ?? netmask,
-    reserved: [serverIp, ...(c.router ? [c.router] : []), ...c.dns],
-  };
-  for (const ip of [first, last]) {
-    if (!sameSubnet(pool, ip) || !sameSubnet({ ...pool, first: serverIp }, ip)) {
-      throw new NetrestoreError('CONFIG_INVALID', `pool (--pool): ${c.pool} is not on this server's network ${serverIp}/${pool.subnetMask}; pick addresses of that network or set --subnet-mask`);
-    }
-  }
-  return { mode: 'full', boot, full: { pool, router: c.router, dns: c.dns, domain: c.domain, leaseSeconds: c.leaseTime } };
 }
 
 export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
@@ -75,49 +47,24 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
 
   try {
     const net = c.dhcp === 'off' && !c.serverIp ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
-    let httpRunning = false;
-    let face: BootFace | undefined;
-    let tftpBase: string | undefined;
-    if (c.httpPort !== 'off') {
-      const store = await new FileStore(c.images).init();
-      const token = adminToken(db, c.adminToken);
-      if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
-      const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
-      const base = serverIp ? `http://${serverIp}:${c.httpPort}` : undefined;
-      if (!base) log.warn('http.no-boot-face', { reason: 'no address to give iPXE: set --server-ip to serve boot menus' });
-      const tasks = new TaskStore(db);
-      if (c.menuDefault !== 'local') log.warn('menu.default-not-local', { default: c.menuDefault, note: 'after the timeout the menu waits at the login prompt: machines that boot from the network first will not come back by themselves' });
-      face = base
-        ? new BootFace({
-            apiBase: base,
-            store,
-            hosts,
-            tasks,
-            renderer: new Renderer(c.menuTemplates),
-            settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
-            log,
-            checkLogin: (user: string, password: string) => user === c.menuUser && (c.menuPassword ? safeEqual(password, c.menuPassword) : token.check(password)),
-          })
-        : undefined;
-      const http = await startHttpServer({
-        listen: c.listen,
-        port: c.httpPort,
-        store,
-        log,
-        isAdmin: token.check,
-        tasks,
-        hosts,
-        ...(base && face ? { boot: { base, bootDir: c.bootDir, face } } : {}),
-      });
-      tftpBase = serverIp ? `tftp://${serverIp}${c.tftpPort === 69 ? '' : `:${c.tftpPort}`}` : undefined;
-      httpRunning = base !== undefined;
+    const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
+    const urls = serverIp ? bootUrls({ serverIp, httpPort: c.httpPort === 'off' ? null : c.httpPort, tftpPort: c.tftpPort === 'off' ? null : c.tftpPort }) : null;
+    const token = adminToken(db, c.adminToken);
+    if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
+    const tasks = new TaskStore(db);
+    const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
+    const face = bootFaceFor(c, { urls, store, hosts, tasks, log, isAdminToken: token.check });
+
+    if (store && c.httpPort !== 'off') {
+      const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
+      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, tasks, hosts, ...(boot ? { boot } : {}) });
       closers.push(() => http.close());
-      log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: base });
+      log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
     }
     if (c.tftpPort !== 'off') {
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'put the iPXE binaries there (Debian\'s ipxe package: /usr/lib/ipxe/undionly.kpxe, snponly.efi, ipxe.efi) or set --boot-dir' });
-      // The boot scripts as virtual files, when the boot face runs; else only the directory.
-      const virtual = face && tftpBase ? tftpBootScripts(face, tftpBase) : () => undefined;
+      // The boot scripts as virtual files over the boot directory.
+      const virtual = face && urls?.tftp ? tftpBootScripts(face, urls.tftp) : () => undefined;
       const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll });
       closers.push(() => tftp.close());
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
@@ -128,19 +75,18 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       }
       // Bind to the interface when one is named, or when it is the only one and the addon is there.
       const ifname = c.interface ?? (canBindToDevice() ? net.ifname : undefined);
-      const leases = new LeaseStore(db);
       const dhcp = await startDhcpServer({
         dhcpPort: c.dhcpPort,
         proxyPort: c.proxyPort,
         ifname,
-        policy: dhcpPolicy(c, net.address, net.netmask, httpRunning),
+        policy: dhcpPolicy(c, net.address, net.netmask),
         hosts: (mac) => hosts.get(mac),
-        leases,
+        leases: new LeaseStore(db),
         log,
         onSeen: (mac) => hosts.seen(mac, Date.now()),
       });
       closers.push(() => dhcp.close());
-      log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool });
+      log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
     }
   } catch (err) {
     await closeAll();

@@ -29,7 +29,8 @@ export function loadServeConfig(file: Record<string, unknown>, flags: Record<str
   for (const [k, v] of Object.entries(flags)) if (v !== undefined) merged[k] = v;
   const result = serveSchema.safeParse(merged);
   if (!result.success) throw configError(result.error);
-  return Object.freeze({ ...result.data, dns: Object.freeze([...result.data.dns]) }) as ServeConfig;
+  const { dns, pool } = result.data;
+  return Object.freeze({ ...result.data, dns: Object.freeze([...dns]), pool: pool && Object.freeze({ ...pool }) }) as ServeConfig;
 }
 
 function configError(err: z.ZodError): NetrestoreError {

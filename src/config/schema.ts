@@ -12,6 +12,20 @@ const ipv4 = z
 const port = z.number().int().min(1).max(65535);
 const portOrOff = z.union([port, z.literal('off')]);
 
+/** `FIRST-LAST` read once, here: the rest of the server gets the two addresses. */
+const pool = z.string().transform((text, ctx) => {
+  const [first, last, ...more] = text.split('-');
+  if (more.length || !ipv4.safeParse(first).success || !ipv4.safeParse(last).success) {
+    ctx.issues.push({ code: 'custom', input: text, message: 'FIRST-LAST, two IPv4 addresses such as 10.0.0.100-10.0.0.200' });
+    return z.NEVER;
+  }
+  if (toInt(first!) > toInt(last!)) {
+    ctx.issues.push({ code: 'custom', input: text, message: `the pool's first address ${first} is after its last ${last}` });
+    return z.NEVER;
+  }
+  return { first: first!, last: last! };
+});
+
 export const serveSchema = z
   .object({
     /** Address the sockets listen on. */
@@ -25,8 +39,8 @@ export const serveSchema = z
     dhcpPort: port.default(67),
     /** PXE boot-server port (PXE 2.1 §2.2.8). */
     proxyPort: port.default(4011),
-    /** Full mode: FIRST-LAST addresses to hand out. */
-    pool: z.string().optional(),
+    /** Full mode: FIRST-LAST addresses to hand out; parsed into { first, last }. */
+    pool: pool.optional(),
     /** Full mode: subnet mask; default: the interface's. */
     subnetMask: ipv4.optional(),
     /** Full mode: default gateway handed to clients. */
@@ -78,12 +92,6 @@ export const serveSchema = z
     if (c.dhcp === 'full' && !c.pool) {
       ctx.addIssue({ code: 'custom', path: ['pool'], message: 'full DHCP mode needs an address pool: --pool FIRST-LAST' });
     }
-    if (c.pool) {
-      const [a, b] = c.pool.split('-');
-      const ok = ipv4.safeParse(a).success && ipv4.safeParse(b).success;
-      if (!ok) ctx.addIssue({ code: 'custom', path: ['pool'], message: 'FIRST-LAST, two IPv4 addresses such as 10.0.0.100-10.0.0.200' });
-      else if (toInt(a!) > toInt(b!)) ctx.addIssue({ code: 'custom', path: ['pool'], message: `the pool's first address ${a} is after its last ${b}` });
-    }
     if (c.dhcp !== 'off' && c.dhcpPort === c.proxyPort) {
       ctx.addIssue({ code: 'custom', path: ['proxyPort'], message: 'must differ from dhcpPort' });
     }
@@ -94,3 +102,4 @@ function toInt(ip: string): number {
 }
 
 export type ServeConfig = Readonly<z.infer<typeof serveSchema>>;
+export type PoolRange = NonNullable<ServeConfig['pool']>;

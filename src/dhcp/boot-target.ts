@@ -3,6 +3,7 @@
  * that maps firmware to iPXE binary, so DHCP never chain-loads iPXE into
  * itself: once iPXE runs, it is sent to the boot script instead.
  */
+import { bootUrls, type BootEndpoint } from './boot-urls.ts';
 import type { ClientInfo } from './client-info.ts';
 
 export interface BootFiles {
@@ -29,12 +30,7 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   ipxeScript: 'boot.ipxe',
 };
 
-export interface BootServer {
-  serverIp: string;
-  /** null when the HTTP face is off. */
-  httpPort: number | null;
-  /** null when TFTP is off. */
-  tftpPort: number | null;
+export interface BootServer extends BootEndpoint {
   files: BootFiles;
 }
 
@@ -47,26 +43,19 @@ export interface BootTarget {
   via: 'tftp' | 'http';
 }
 
-function httpBase(s: BootServer): string {
-  return s.httpPort === 80 ? `http://${s.serverIp}` : `http://${s.serverIp}:${s.httpPort}`;
-}
-
-function tftpBase(s: BootServer): string {
-  return s.tftpPort === 69 ? `tftp://${s.serverIp}` : `tftp://${s.serverIp}:${s.tftpPort}`;
-}
-
 /** The boot target for a client, or a reason why it gets none. */
 export function bootTarget(c: ClientInfo, s: BootServer): BootTarget | { none: string } {
+  const urls = bootUrls(s);
   if (c.ipxe) {
-    if (s.httpPort !== null) return { file: `${httpBase(s)}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'http' };
+    if (urls.http) return { file: `${urls.http}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'http' };
     // A full URL: beside a site DHCP server, iPXE's next-server may be that server, not us.
-    if (s.tftpPort !== null) return { file: `${tftpBase(s)}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'tftp' };
+    if (urls.tftp) return { file: `${urls.tftp}/${s.files.ipxeScript}`, vendorClass: 'PXEClient', via: 'tftp' };
     return { none: 'iPXE client, but both HTTP and TFTP are off' };
   }
   if (c.httpBoot) {
-    if (s.httpPort === null) return { none: 'UEFI HTTP boot client, but HTTP is off' };
+    if (!urls.http) return { none: 'UEFI HTTP boot client, but HTTP is off' };
     const name = c.firmware === 'uefi-arm64-http' ? s.files.httpArm64 : s.files.httpX64;
-    return { file: `${httpBase(s)}/boot/${name}`, vendorClass: 'HTTPClient', via: 'http' };
+    return { file: `${urls.http}/boot/${name}`, vendorClass: 'HTTPClient', via: 'http' };
   }
   // PXE ROMs always use port 69 of siaddr: a PXE client needs TFTP there.
   if (s.tftpPort === null) return { none: 'PXE client, but TFTP is off' };

@@ -2,6 +2,13 @@
  * The boot scripts a machine gets after iPXE starts, the same over HTTP and
  * over TFTP (for sites where iPXE cannot use HTTP). A `Transport` says how
  * the scripts refer back to the server; everything else is one decision.
+ *
+ * With HTTP off and TFTP on the face still runs, since DHCP sends iPXE to
+ * tftp://…/boot.ipxe then. The kernel and initrd load over TFTP as usual,
+ * but the agent in the restore environment reads and writes images only
+ * over HTTP, so that menu offers the local disk and the restore shell (init
+ * stops at the shell before the agent); restore and capture, from the menu
+ * or from a task, say they need --http-port instead of failing later.
  */
 import { NAME_PATTERN } from '../shared/format.ts';
 import type { ImageStore } from '../images/store.ts';
@@ -40,9 +47,11 @@ export function tftpTransport(base: string): Transport {
 }
 
 export interface BootFaceOptions {
-  /** The HTTP base the restore environment talks to (its images API). */
-  apiBase: string;
-  store: ImageStore;
+  /**
+   * The HTTP face: the base the restore environment talks to (its images API)
+   * and the images the menu offers. Undefined when HTTP is off (see above).
+   */
+  http: { apiBase: string; store: ImageStore } | undefined;
   hosts: HostStore;
   tasks: TaskStore;
   renderer: Renderer;
@@ -79,7 +88,8 @@ export class BootFace {
 
   #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null): string {
     const o = this.#o;
-    const token = o.tasks.openSession({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000);
+    // The session token opens the images API: no HTTP, no session.
+    const server = o.http ? { base: o.http.apiBase, token: o.tasks.openSession({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
     return o.renderer.render('environment', {
       self: t.self,
       files: t.files,
@@ -89,7 +99,7 @@ export class BootFace {
       task,
       kernel: o.settings.kernel,
       initrd: o.settings.initrd,
-      cmdline: kernelCmdline({ base: o.apiBase, token, mode, image, task, disk }),
+      cmdline: kernelCmdline({ server, mode, image, task, disk }),
     });
   }
 
@@ -98,7 +108,7 @@ export class BootFace {
     const o = this.#o;
     if (mac) o.hosts.seen(mac, this.#now());
     const host = mac ? o.hosts.get(mac) : undefined;
-    const plan = planBoot(mac, host, mac ? o.tasks.current(mac) : undefined);
+    const plan = planBoot(mac, host, mac ? o.tasks.current(mac) : undefined, o.http !== undefined);
     o.log.info('boot.decision', { mac, plan: plan.kind, task: plan.kind === 'task' ? plan.task.id : undefined, from });
     switch (plan.kind) {
       case 'chain':
@@ -111,8 +121,9 @@ export class BootFace {
       case 'menu': {
         // A host may have its own timeout (a machine that must wait for someone at the console, say).
         const settings = host?.menuTimeout ? { ...o.settings, timeoutSeconds: host.menuTimeout } : o.settings;
-        const images = await o.store.listManifests();
-        return o.renderer.render('menu', { ...menuContext({ mac: mac!, hostName: host?.name, images, settings, notice: plan.notice }), self: t.self, auth: t.auth });
+        const images = o.http ? await o.http.store.listManifests() : [];
+        const context = menuContext({ mac: mac!, hostName: host?.name, images, settings, restores: o.http !== undefined, notice: plan.notice });
+        return o.renderer.render('menu', { ...context, self: t.self, auth: t.auth });
       }
     }
   }
@@ -122,6 +133,9 @@ export class BootFace {
     const o = this.#o;
     const image = r.image === '-' ? '' : r.image;
     if (!r.mac || !MODES.has(r.mode)) return this.#message(t, 'bad login request', 'netrestore: this login request is incomplete', { delaySeconds: 3, back: true });
+    if (!o.http && r.mode !== 'shell') {
+      return this.#message(t, 'no HTTP face', `netrestore: ${r.mode} needs HTTP on the server (--http-port), which is off`, { delaySeconds: 5, back: true });
+    }
     const wait = this.#guard.wait(r.mac, this.#now());
     if (wait > 0) return this.#message(t, 'too many attempts', `Too many wrong logins from this machine: wait ${wait} s`, { delaySeconds: wait, back: true });
     if (!o.checkLogin(r.username, r.password)) {
@@ -131,7 +145,7 @@ export class BootFace {
       return this.#message(t, 'wrong login', 'Wrong user name or password', { delaySeconds: 2, back: true });
     }
     this.#guard.succeeded(r.mac);
-    if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.store.readManifest(image)))) {
+    if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.http?.store.readManifest(image)))) {
       return this.#message(t, 'no such image', `There is no image named ${image}`, { delaySeconds: 3, back: true });
     }
     o.tasks.audit(`host ${r.mac}`, 'login', `mode ${r.mode}${image ? ` image ${image}` : ''}`);

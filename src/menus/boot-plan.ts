@@ -31,9 +31,14 @@ export type BootPlan =
   | { kind: 'menu'; notice?: string }
   | { kind: 'task'; task: Task };
 
-export function planBoot(mac: string | undefined, host: Host | undefined, task: Task | undefined): BootPlan {
+/** `restores`: the HTTP face runs, so the restore environment can reach the images (see boot-face.ts). */
+export function planBoot(mac: string | undefined, host: Host | undefined, task: Task | undefined, restores: boolean): BootPlan {
   if (!mac) return { kind: 'chain' };
   if (host?.ignore) return { kind: 'ignored' };
+  if (task?.state === 'pending' && !restores) {
+    // Left pending: it runs once the server is started with HTTP.
+    return { kind: 'menu', notice: `Task ${task.id} (${task.kind} ${task.image}) waits for HTTP on the server (--http-port), which is off` };
+  }
   if (task?.state === 'pending') return { kind: 'task', task };
   if (task?.state === 'started') {
     // The agent began and never reported back: no automatic second attempt (no restore loop).
@@ -44,18 +49,22 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
 
 const DANGEROUS: ReadonlySet<Role> = new Set(['domain-controller', 'exchange']);
 
-export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; notice?: string | undefined }): object {
+/** `restores` false: no images and no capture entry, only the local disk and the restore shell. */
+export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; restores: boolean; notice?: string | undefined }): object {
+  const images = o.restores ? o.images : [];
+  const entries = o.restores ? ['local', 'shell', 'capture'] : ['local', 'shell'];
   // The default must name an entry that exists, else the local disk.
-  const imageIndex = o.images.findIndex((m) => m.name === o.settings.defaultEntry);
-  const defaultEntry = ['local', 'shell', 'capture'].includes(o.settings.defaultEntry) ? o.settings.defaultEntry : imageIndex >= 0 ? `img${imageIndex}` : 'local';
+  const imageIndex = images.findIndex((m) => m.name === o.settings.defaultEntry);
+  const defaultEntry = entries.includes(o.settings.defaultEntry) ? o.settings.defaultEntry : imageIndex >= 0 ? `img${imageIndex}` : 'local';
   return {
     defaultEntry,
+    restores: o.restores,
     host: { mac: o.mac, name: o.hostName ?? '' },
     title: `${o.settings.title} - ${o.hostName ? `${o.hostName} ` : ''}${o.mac}`,
     timeoutMs: o.settings.timeoutSeconds * 1000,
     timeoutSeconds: o.settings.timeoutSeconds,
     notice: o.notice,
-    images: o.images.map((m) => ({
+    images: images.map((m) => ({
       name: m.name,
       description: m.description || 'no description',
       created: m.created.slice(0, 10),
@@ -67,11 +76,13 @@ export function menuContext(o: { mac: string; hostName: string | null | undefine
   };
 }
 
-/** The kernel command line the restore environment reads. */
-export function kernelCmdline(o: { base: string; token: string; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
+/**
+ * The kernel command line the restore environment reads. Without a server
+ * (HTTP off) only the shell can run: init stops there before the agent.
+ */
+export function kernelCmdline(o: { server: { base: string; token: string } | null; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
   return [
-    `netrestore.server=${o.base}`,
-    `netrestore.token=${o.token}`,
+    ...(o.server ? [`netrestore.server=${o.server.base}`, `netrestore.token=${o.server.token}`] : []),
     `netrestore.mode=${o.mode}`,
     ...(o.image ? [`netrestore.image=${o.image}`] : []),
     ...(o.task ? [`netrestore.task=${o.task}`] : []),

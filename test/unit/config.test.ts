@@ -28,6 +28,14 @@ describe('configuration', () => {
     expect(c.dhcp).toBe('full');
   });
 
+  it('parses the pool once, into its first and last address', () => {
+    const c = loadServeConfig({ dhcp: 'full', pool: '10.0.0.10-10.0.0.20' }, {});
+    expect(c.pool).toEqual({ first: '10.0.0.10', last: '10.0.0.20' });
+    expect(Object.isFrozen(c.pool)).toBe(true);
+    expect(loadServeConfig({ pool: '10.0.0.7-10.0.0.7' }, {}).pool).toEqual({ first: '10.0.0.7', last: '10.0.0.7' });
+    expect(loadServeConfig({}, {}).pool).toBeUndefined();
+  });
+
   it.each([
     [{ dhcp: 'maybe' }, /^invalid configuration: dhcp \(--dhcp\): .*"proxy"/],
     [{ dhcpPort: 70000 }, /dhcpPort \(--dhcp-port\): /],
@@ -36,6 +44,10 @@ describe('configuration', () => {
     [{ dhcp: 'full' }, /pool \(--pool\): full DHCP mode needs an address pool/],
     [{ dhcp: 'full', pool: '10.0.0.9-10.0.0.1' }, /first address 10\.0\.0\.9 is after its last 10\.0\.0\.1/],
     [{ pool: 'lots' }, /pool \(--pool\): FIRST-LAST/],
+    [{ pool: '10.0.0.1-' }, /pool \(--pool\): FIRST-LAST/],
+    [{ pool: '10.0.0.1-10.0.0.300' }, /pool \(--pool\): FIRST-LAST/],
+    [{ pool: '10.0.0.1-10.0.0.2-10.0.0.3' }, /pool \(--pool\): FIRST-LAST/],
+    [{ pool: 42 }, /pool \(--pool\): /],
     [{ colour: 'blue' }, /unknown key\(s\): colour/],
   ])('refuses %j with a message that names the key', (file, message) => {
     const e = err(() => loadServeConfig(file, {}));

@@ -4,6 +4,7 @@ import { warningsFor } from '../../src/shared/format.ts';
 import { kernelCmdline, menuContext, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
 import { parseMac } from '../../src/state/hosts.ts';
 import { LoginGuard } from '../../src/menus/login-guard.ts';
+import { menuLogin } from '../../src/menus/menu-login.ts';
 import { ipxeText, Renderer } from '../../src/menus/render.ts';
 import { httpTransport, tftpTransport } from '../../src/menus/boot-face.ts';
 import { parseCmdline } from '../../src/restore-agent/cmdline.ts';
@@ -22,22 +23,29 @@ const settings = { title: 'netrestore at HQ', timeoutSeconds: 10, defaultEntry: 
 
 describe('boot decision', () => {
   it('asks a request without a MAC to come back with one', () => {
-    expect(planBoot(undefined, undefined, undefined)).toEqual({ kind: 'chain' });
+    expect(planBoot(undefined, undefined, undefined, true)).toEqual({ kind: 'chain' });
   });
   it('shows the menu to an unknown host and to a known one', () => {
-    expect(planBoot(MAC, undefined, undefined)).toEqual({ kind: 'menu' });
-    expect(planBoot(MAC, host(), undefined)).toEqual({ kind: 'menu' });
+    expect(planBoot(MAC, undefined, undefined, true)).toEqual({ kind: 'menu' });
+    expect(planBoot(MAC, host(), undefined, true)).toEqual({ kind: 'menu' });
   });
   it('sends a host with a pending task straight into it', () => {
-    expect(planBoot(MAC, host(), task('pending'))).toEqual({ kind: 'task', task: task('pending') });
+    expect(planBoot(MAC, host(), task('pending'), true)).toEqual({ kind: 'task', task: task('pending') });
   });
   it('never runs a started task again (no restore loop): the menu says what happened', () => {
-    const p = planBoot(MAC, host(), task('started'));
+    const p = planBoot(MAC, host(), task('started'), true);
     expect(p.kind).toBe('menu');
     expect((p as { notice: string }).notice).toMatch(/Task 7 \(restore fs01\) started but did not finish/);
   });
   it('lets an ignored host boot its own disk, task or not', () => {
-    expect(planBoot(MAC, host(true), task('pending'))).toEqual({ kind: 'ignored' });
+    expect(planBoot(MAC, host(true), task('pending'), true)).toEqual({ kind: 'ignored' });
+  });
+  it('leaves a pending task waiting when HTTP is off: the menu says why', () => {
+    const p = planBoot(MAC, host(), task('pending'), false);
+    expect(p.kind).toBe('menu');
+    expect((p as { notice: string }).notice).toMatch(/Task 7 \(restore fs01\) waits for HTTP on the server \(--http-port\), which is off/);
+    expect(planBoot(MAC, host(true), task('pending'), false)).toEqual({ kind: 'ignored' });
+    expect(planBoot(MAC, host(), undefined, false)).toEqual({ kind: 'menu' });
   });
   it('reads MACs in the spellings iPXE and admins use', () => {
     expect(parseMac('52:54:00:12:34:56')).toBe(MAC);
@@ -52,7 +60,7 @@ describe('rendered scripts (golden)', () => {
   const r = new Renderer();
   const http = httpTransport('http://10.0.0.1:8080');
   it('menu: images, DC warning with a second confirmation, login, local disk by default', () => {
-    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: 'fs01', images, settings }), ...http });
+    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: 'fs01', images, settings, restores: true }), ...http });
     golden(join(FIXTURES, 'menu.ipxe'), text);
     expect(text.startsWith('#!ipxe\n')).toBe(true);
     expect(text).toContain('choose --default local --timeout 10000 target || goto local');
@@ -62,14 +70,14 @@ describe('rendered scripts (golden)', () => {
     expect(text).toContain('login || goto start');
   });
   it('menu with a notice and no images', () => {
-    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: undefined, images: [], settings, notice: 'Task 7 started but did not finish' }), ...tftpTransport('tftp://10.0.0.1') });
+    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: undefined, images: [], settings, restores: true, notice: 'Task 7 started but did not finish' }), ...tftpTransport('tftp://10.0.0.1') });
     golden(join(FIXTURES, 'menu-empty.ipxe'), text);
     expect(text).toContain('(no images published yet)');
     // Over TFTP the login parameters travel as path segments (no query strings).
     expect(text).toContain('chain --autofree tftp://10.0.0.1/auth/${net0/mac:hexhyp}/${mode}/${image}/${username:uristring}/${password:uristring}.ipxe || goto start');
   });
   it('environment: kernel, initrd and the command line the agent reads', () => {
-    const cmdline = kernelCmdline({ base: 'http://10.0.0.1:8080', token: 'TOKEN', mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
+    const cmdline = kernelCmdline({ server: { base: 'http://10.0.0.1:8080', token: 'TOKEN' }, mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
     expect(cmdline).toBe('netrestore.server=http://10.0.0.1:8080 netrestore.token=TOKEN netrestore.mode=restore netrestore.image=fs01 netrestore.task=7 netrestore.disk=/dev/sda quiet console=tty0 console=ttyS0,115200');
     // What the menu writes is what the agent reads.
     expect(parseCmdline(cmdline)).toEqual({ server: 'http://10.0.0.1:8080', token: 'TOKEN', mode: 'restore', image: 'fs01', task: 7, disk: '/dev/sda' });
@@ -79,14 +87,55 @@ describe('rendered scripts (golden)', () => {
     expect(text).toContain('BOOTIF=01-${netX/mac:hexhyp}'); // init asks for an address on the card that booted first
   });
   it('takes the configured default entry only when it exists, else the local disk', () => {
-    const pick = (defaultEntry: string) => (menuContext({ mac: MAC, hostName: undefined, images, settings: { ...settings, defaultEntry } }) as { defaultEntry: string }).defaultEntry;
+    const pick = (defaultEntry: string, restores = true) => (menuContext({ mac: MAC, hostName: undefined, images, settings: { ...settings, defaultEntry }, restores }) as { defaultEntry: string }).defaultEntry;
     expect(pick('shell')).toBe('shell');
+    expect(pick('capture')).toBe('capture');
     expect(pick('dc01-2026-11-20')).toBe('img1');
     expect(pick('no-such-image')).toBe('local');
+    // Without HTTP there are no image or capture entries to default to.
+    expect(pick('shell', false)).toBe('shell');
+    expect(pick('capture', false)).toBe('local');
+    expect(pick('dc01-2026-11-20', false)).toBe('local');
+  });
+  it('menu without HTTP: the local disk and the restore shell, and a line saying restores need HTTP', () => {
+    const text = r.render('menu', { ...menuContext({ mac: MAC, hostName: 'fs01', images, settings, restores: false }), ...tftpTransport('tftp://10.0.0.1') });
+    golden(join(FIXTURES, 'menu-tftp-only.ipxe'), text);
+    expect(text.startsWith('#!ipxe\n')).toBe(true);
+    expect(text).toContain('item --gap Restore and capture need HTTP on the server (--http-port), which is off:');
+    expect(text).toContain('item local Boot from local disk');
+    expect(text).toContain('item shell Restore shell');
+    expect(text).not.toMatch(/^item (img\d|capture) /m);
+    expect(text).not.toContain('fs01-2026-11-24');
+    expect(text).toContain('choose --default local');
+  });
+  it('environment without HTTP: a shell command line with no server and no token', () => {
+    const cmdline = kernelCmdline({ server: null, mode: 'shell' });
+    expect(cmdline).toBe('netrestore.mode=shell quiet console=tty0 console=ttyS0,115200');
+    const text = r.render('environment', { ...tftpTransport('tftp://10.0.0.1'), mode: 'shell', mac: MAC, image: null, task: null, kernel: 'vmlinuz', initrd: 'initrd.img', cmdline });
+    expect(text).toContain('kernel tftp://10.0.0.1/vmlinuz initrd=initrd.img netrestore.mode=shell quiet');
+    expect(text).toContain('initrd --name initrd.img tftp://10.0.0.1/initrd.img');
   });
 
   it('keeps iPXE syntax out of free text', () => {
     expect(ipxeText('a ${x} || b && c; {d}\nnext')).toBe('a x b c d next');
+  });
+});
+
+describe('menu login', () => {
+  const isToken = (t: string) => t === 'the-admin-token';
+  it('takes the menu user with the menu password, and not the admin token then', () => {
+    const check = menuLogin({ menuUser: 'admin', menuPassword: 'letmein-please' }, isToken);
+    expect(check('admin', 'letmein-please')).toBe(true);
+    expect(check('admin', 'letmein-pleasE')).toBe(false);
+    expect(check('admin', 'letmein')).toBe(false);
+    expect(check('admin', 'the-admin-token')).toBe(false);
+    expect(check('root', 'letmein-please')).toBe(false);
+  });
+  it('takes the admin token as the password when no menu password is set', () => {
+    const check = menuLogin({ menuUser: 'ops', menuPassword: undefined }, isToken);
+    expect(check('ops', 'the-admin-token')).toBe(true);
+    expect(check('ops', '')).toBe(false);
+    expect(check('admin', 'the-admin-token')).toBe(false);
   });
 });
 

@@ -1,0 +1,44 @@
+/**
+ * The boot face for a serve configuration: built whenever DHCP may send iPXE
+ * to it, that is when HTTP or TFTP serves boot scripts (boot-face.ts says what
+ * a TFTP-only face offers). Undefined when no address is known to give iPXE.
+ */
+import type { ServeConfig } from '../config/schema.ts';
+import type { BootUrls } from '../dhcp/boot-urls.ts';
+import type { ImageStore } from '../images/store.ts';
+import type { Logger } from '../log.ts';
+import type { HostStore } from '../state/hosts.ts';
+import type { TaskStore } from '../state/tasks.ts';
+import { BootFace } from './boot-face.ts';
+import { menuLogin } from './menu-login.ts';
+import { Renderer } from './render.ts';
+
+export interface BootFaceDeps {
+  /** null: no address for iPXE (no DHCP, no --server-ip, listening on 0.0.0.0). */
+  urls: BootUrls | null;
+  /** The image store, when HTTP runs. */
+  store: ImageStore | undefined;
+  hosts: HostStore;
+  tasks: TaskStore;
+  log: Logger;
+  isAdminToken: (token: string) => boolean;
+}
+
+export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefined {
+  if (c.httpPort === 'off' && c.tftpPort === 'off') return undefined;
+  if (!d.urls) {
+    d.log.warn('boot.no-boot-face', { reason: 'no address to give iPXE: set --server-ip to serve boot menus' });
+    return undefined;
+  }
+  if (c.menuDefault !== 'local') d.log.warn('menu.default-not-local', { default: c.menuDefault, note: 'after the timeout the menu waits at the login prompt: machines that boot from the network first will not come back by themselves' });
+  if (!d.urls.http) d.log.warn('boot.tftp-only', { note: 'HTTP is off: the boot menu offers the local disk and the restore shell; restore and capture need --http-port' });
+  return new BootFace({
+    http: d.urls.http && d.store ? { apiBase: d.urls.http, store: d.store } : undefined,
+    hosts: d.hosts,
+    tasks: d.tasks,
+    renderer: new Renderer(c.menuTemplates),
+    settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
+    log: d.log,
+    checkLogin: menuLogin(c, d.isAdminToken),
+  });
+}
