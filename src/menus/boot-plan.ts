@@ -4,7 +4,7 @@
  */
 import type { Host } from '../state/hosts.ts';
 import type { Task } from '../state/tasks.ts';
-import type { Role } from '../shared/format.ts';
+import { needsConfirmation, type Role } from '../shared/format.ts';
 import { formatBytes } from '../shared/progress.ts';
 
 export interface MenuSettings {
@@ -42,8 +42,6 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
   return { kind: 'menu' };
 }
 
-const DANGEROUS: ReadonlySet<Role> = new Set(['domain-controller', 'exchange']);
-
 export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; notice?: string | undefined }): object {
   // The default must name an entry that exists, else the local disk.
   const imageIndex = o.images.findIndex((m) => m.name === o.settings.defaultEntry);
@@ -61,7 +59,7 @@ export function menuContext(o: { mac: string; hostName: string | null | undefine
       created: m.created.slice(0, 10),
       size: formatBytes(m.source.size),
       role: m.role,
-      danger: DANGEROUS.has(m.role),
+      danger: needsConfirmation(m.role),
       warnings: m.warnings,
     })),
   };
