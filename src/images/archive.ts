@@ -61,6 +61,8 @@ export async function importImage(store: ImageStore, input: Readable): Promise<M
   });
   // An import that stops early (a damaged chunk) breaks the pipeline too: its own error is the one to report.
   reading.catch(() => {});
+  let tarError: Error | undefined;
+  extract.once('error', (err: Error) => void (tarError = err));
   try {
     for await (const entry of extract) {
       const name = entry.header.name;
@@ -88,6 +90,10 @@ export async function importImage(store: ImageStore, input: Readable): Promise<M
     }
     await store.writeManifest(manifest);
     return manifest;
+  } catch (err) {
+    // The tar reader's own failure (a truncated archive) comes out of the loop first, as a bare Error.
+    if (tarError && err === tarError) throw new ArchiveError(`the archive is damaged or truncated: ${tarError.message}`);
+    throw err;
   } finally {
     await unlock?.();
   }

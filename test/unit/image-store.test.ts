@@ -96,6 +96,10 @@ describe('an in-memory ImageStore through publish, verify, export/import and gar
     await expect(importImage(third, Readable.from([bad]))).rejects.toThrow(new RegExp(`chunk ${h}`));
     expect(await third.listManifests()).toEqual([]);
 
+    // A truncated archive is reported as such, with nothing published.
+    await expect(importImage(third, Readable.from([tar.subarray(0, tar.length - 3000)]))).rejects.toThrow(/the archive is damaged or truncated/);
+    expect(await third.listManifests()).toEqual([]);
+
     // A missing chunk cannot be exported.
     from.chunks.delete(m.chunks[2]!);
     await expect(drain(from, 'mem-2')).rejects.toThrow(/is missing from the store/);
