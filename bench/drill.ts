@@ -13,6 +13,7 @@ import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { FileStore } from '../src/images/store.ts';
 import { runDrill } from '../src/drill/drill.ts';
 import { createLan } from '../src/drill/netns.ts';
 import { TEST_MARKER } from '../src/drill/test-image.ts';
@@ -58,7 +59,7 @@ async function dnsmasqBoot(): Promise<number> {
 const ours: number[] = [];
 const theirs: number[] = [];
 for (let i = 0; i < RUNS; i++) {
-  const r = await runDrill({ image: 'drill-test', images: store, bootDir: DIST, firmware: 'bios', mode: 'full', expect: new RegExp(TEST_MARKER) });
+  const r = await runDrill({ image: 'drill-test', images: store, store: new FileStore(store), bootDir: DIST, firmware: 'bios', mode: 'full', expect: new RegExp(TEST_MARKER) });
   if (!r.ok) throw new Error(`the drill failed: ${JSON.stringify(r.phases)}`);
   const total = r.phases.filter((p) => p.name !== 'network').reduce((n, p) => n + p.seconds, 0);
   console.log(`drill run ${i + 1}: ${total.toFixed(1)} s from VM start to restored, verified and booted`);

@@ -286,8 +286,3 @@ async function compressPart(parts: Buffer[], level: number, work: string, o: Bui
   return { path, sha256, cached: false };
 }
 
-/** Is there a built environment in `dir`? (For serve and drill: say what to run when not.) */
-export async function builtEnv(dir: string): Promise<BuildReport | undefined> {
-  return readFile(join(dir, 'build.json'), 'utf8').then((t) => JSON.parse(t) as BuildReport, () => undefined);
-}
-

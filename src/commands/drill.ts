@@ -7,6 +7,7 @@ import { Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
+import { FileStore } from '../images/store.ts';
 import { DEFAULT_EXPECT } from '../drill/expect.ts';
 import { junitReport, summaryLine } from '../drill/report.ts';
 
@@ -36,6 +37,7 @@ export function registerDrillCommand(cli: Command): void {
       const r = await runDrill({
         image: o.image,
         images: resolve(o.images),
+        store: new FileStore(resolve(o.images)),
         bootDir: resolve(o.bootDir),
         firmware: o.firmware,
         mode: o.mode,

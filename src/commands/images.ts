@@ -4,17 +4,17 @@ import { Option } from 'commander';
 import { resolve } from 'node:path';
 import { exportImage, importImage } from '../images/archive.ts';
 import { ROLES, ROLE_WARNINGS, type Manifest, type Role } from '../shared/format.ts';
-import { collectGarbage, removeImage, takeLock, verifyImage } from '../images/maintenance.ts';
+import { collectGarbage, removeImage, verifyImage } from '../images/maintenance.ts';
 import { publish } from '../images/publish.ts';
 import { openSource } from '../images/source.ts';
-import { FileStore } from '../images/store.ts';
+import { FileStore, type ImageStore } from '../images/store.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 import { formatBytes, terminalProgress } from '../shared/progress.ts';
 
 const imagesOption = () => new Option('--images <dir>', 'image store directory').default('images');
 const openStore = (dir: string) => new FileStore(resolve(dir)).init();
 
-async function mustRead(store: FileStore, name: string): Promise<Manifest> {
+async function mustRead(store: ImageStore, name: string): Promise<Manifest> {
   const m = await store.readManifest(name);
   if (!m) throw new NetrestoreError('IMAGE_NOT_FOUND', `no image named ${name}; see \`netrestore images list\``);
   return m;
@@ -50,7 +50,6 @@ export function registerImageCommands(cli: Command): void {
           chunkSize: Math.round(o.chunkSize * 1024 * 1024),
           sourcePath: resolve(source),
           onProgress: (p) => bar.update(p),
-          lock: (n) => takeLock(store, `publish-${n}`),
         });
         bar.end();
         const seconds = (performance.now() - t0) / 1000;
@@ -155,7 +154,7 @@ export function registerImageCommands(cli: Command): void {
     .addOption(imagesOption())
     .action(async (o: { images: string }) => {
       const store = await openStore(o.images);
-      const m = await importImage(store, process.stdin, (n) => takeLock(store, `import-${n}`));
+      const m = await importImage(store, process.stdin);
       out(`imported ${m.name}: ${m.chunks.length} chunks checked`);
     });
 }

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_BUSY_POLL_MS } from '../tftp/busy-poll.ts';
+import { NAME_PATTERN } from '../shared/format.ts';
 
 const ipv4 = z
   .string()
@@ -76,7 +77,7 @@ export const serveSchema = z
      * "capture", or an image name. Anything but local waits at the login prompt, so
      * a machine that boots from the network first no longer comes back by itself.
      */
-    menuDefault: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'local, shell, capture or an image name').default('local'),
+    menuDefault: z.string().regex(NAME_PATTERN, 'local, shell, capture or an image name').default('local'),
     /** User name and password for restore, capture and shell entries; without a password, the admin token is the password. */
     menuUser: z.string().min(1).default('admin'),
     menuPassword: z.string().min(8, 'at least 8 characters').optional(),

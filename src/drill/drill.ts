@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
 import { requirePackages } from '../host-packages.ts';
-import { FileStore } from '../images/store.ts';
+import type { ImageStore } from '../images/store.ts';
 import type { LogEvent } from '../log.ts';
 import { openState } from '../state/db.ts';
 import { HostStore } from '../state/hosts.ts';
@@ -26,7 +26,9 @@ import { startVm, type Vm } from './vm.ts';
 
 export interface DrillOptions {
   image: string;
+  /** The image store's directory, for the drill's `netrestore serve`; `store` reads that same store. */
   images: string;
+  store: ImageStore;
   bootDir: string;
   firmware: 'bios' | 'uefi';
   mode: 'full' | 'proxy';
@@ -70,7 +72,7 @@ class Cleanup {
 export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   preflight(o);
   const log = o.log ?? (() => {});
-  const manifest = await new FileStore(o.images).readManifest(o.image);
+  const manifest = await o.store.readManifest(o.image);
   if (!manifest) throw new NetrestoreError('IMAGE_NOT_FOUND', `no image named ${o.image} in ${o.images}: see \`netrestore images list --images ${o.images}\``);
 
   const cleanup = new Cleanup();

@@ -12,9 +12,9 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { parseManifest, sha256, ManifestError, NAME_PATTERN } from '../shared/format.ts';
-import { takeLock } from '../images/maintenance.ts';
-import type { FileStore } from '../images/store.ts';
+import type { ImageStore } from '../images/store.ts';
 import { StoreError } from '../images/store.ts';
+import { chunkSender } from './send-chunk.ts';
 import { decompress } from '../shared/zstd.ts';
 import type { Logger } from '../log.ts';
 import { bearerToken } from './bearer.ts';
@@ -23,7 +23,7 @@ const HASH = /^[0-9a-f]{64}$/;
 const MAX_CHUNK = 64 * 1024 * 1024;
 
 export interface ImagesApiOptions {
-  store: FileStore;
+  store: ImageStore;
   log: Logger;
   /** Checks a presented bearer token. */
   authorize: (token: string | undefined) => boolean;
@@ -31,19 +31,15 @@ export interface ImagesApiOptions {
 
 const fail = (res: Response, status: number, error: string) => res.status(status).json({ error });
 
-// Read buffers for the chunk route: a default chunk compresses to at most a little over 4 MiB.
-const READ_BUFFER = 4 * 1024 * 1024 + 64 * 1024;
-const MAX_FREE_BUFFERS = 16;
-
 export function imagesApi(o: ImagesApiOptions): express.Router {
   const r = express.Router();
-  const buffers: Buffer[] = [];
+  const sendChunk = chunkSender(o.store);
   // Keeps garbage collection away while uploaded chunks wait for their manifest.
   let uploadLock: { release: () => Promise<void>; timer: NodeJS.Timeout } | undefined;
   const holdUploadLock = async () => {
     if (uploadLock) uploadLock.timer.refresh();
     else {
-      const release = await takeLock(o.store, 'uploads');
+      const release = await o.store.lock('uploads');
       uploadLock = { release, timer: setTimeout(() => void dropLock(), 15 * 60_000) };
       uploadLock.timer.unref();
     }
@@ -81,30 +77,8 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
   r.get('/chunks/:hash', async (req, res) => {
     const hash = String(req.params.hash);
     if (!HASH.test(hash)) return void fail(res, 400, 'not a chunk hash');
-    // Content-addressed: a chunk never changes, so caches may keep it forever.
-    const cache = 'public, max-age=31536000, immutable';
-    if (req.method === 'GET' && !req.headers.range) {
-      // The restore's hot path: one read into a reused buffer and one write, no
-      // stream of 64 KiB pieces and no fresh 4 MiB buffer for the collector to find.
-      const buf = buffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER);
-      let n: number | undefined;
-      try {
-        n = await o.store.readChunkInto(hash, buf);
-      } catch {
-        buffers.push(buf);
-        return void fail(res, 404, `chunk ${hash} is not in the store`);
-      }
-      if (n !== undefined) {
-        res.set({ 'content-type': 'application/zstd', 'cache-control': cache, etag: `"${hash}"`, 'accept-ranges': 'bytes' });
-        // Back in the pool only once the socket has taken every byte; a reply cut short leaves it to the collector.
-        res.once('finish', () => buffers.length < MAX_FREE_BUFFERS && buffers.push(buf));
-        return void res.end(buf.subarray(0, n));
-      }
-      buffers.push(buf); // larger than any chunk of ours: served from the file below
-    }
-    res.sendFile(o.store.chunkFile(hash), { headers: { 'content-type': 'application/zstd', 'cache-control': cache } }, (err) => {
-      if (err && !res.headersSent) fail(res, 404, `chunk ${hash} is not in the store`);
-    });
+    // Pooled reads for the restore's plain GETs; Range, HEAD and conditional requests streamed (send-chunk.ts).
+    if (!(await sendChunk(req, res, hash))) fail(res, 404, `chunk ${hash} is not in the store`);
   });
 
   r.post('/chunks/missing', express.json({ limit: '8mb' }), async (req, res) => {

@@ -2,7 +2,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Server } from 'node:http';
 import { bindError } from '../shared/errors.ts';
-import type { FileStore } from '../images/store.ts';
+import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import { imagesApi } from './images-api.ts';
 import { bootRoutes, type BootRoutesOptions } from './boot-routes.ts';
@@ -14,7 +14,7 @@ import type { TaskStore } from '../state/tasks.ts';
 export interface HttpOptions {
   listen: string;
   port: number;
-  store: FileStore;
+  store: ImageStore;
   log: Logger;
   /** The admin token. */
   isAdmin: (token: string | undefined) => boolean;

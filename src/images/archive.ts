@@ -4,20 +4,18 @@
  * is, and comes back checked: every chunk is decompressed and hashed on
  * import, and the image appears only when all of them are in.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { parseManifest, sha256, type Manifest } from '../shared/format.ts';
-import type { FileStore } from './store.ts';
+import type { ImageStore, Unlock } from './store.ts';
 import { decompress } from '../shared/zstd.ts';
 
 export class ArchiveError extends Error {
   override name = 'ArchiveError';
 }
 
-export async function exportImage(store: FileStore, m: Manifest, out: Writable): Promise<{ chunks: number; bytes: number }> {
+export async function exportImage(store: ImageStore, m: Manifest, out: Writable): Promise<{ chunks: number; bytes: number }> {
   const pack = tar.pack();
   const done = pipeline(pack, out);
   const json = Buffer.from(JSON.stringify(m, null, 1) + '\n');
@@ -26,13 +24,12 @@ export async function exportImage(store: FileStore, m: Manifest, out: Writable):
   let chunks = 0;
   let bytes = json.length;
   for (const h of new Set(m.chunks.filter((x): x is string => x !== null))) {
-    const file = store.chunkFile(h);
-    const { size } = await stat(file).catch(() => {
-      throw new ArchiveError(`image ${m.name}: chunk ${h} is missing from the store; run \`netrestore images verify ${m.name}\``);
-    });
+    const chunk = await store.openChunk(h);
+    if (!chunk) throw new ArchiveError(`image ${m.name}: chunk ${h} is missing from the store; run \`netrestore images verify ${m.name}\``);
+    const { size } = chunk;
     await new Promise<void>((resolve, reject) => {
       const entry = pack.entry({ name: `chunks/${h}.zst`, size, mode: 0o644 }, (err) => (err ? reject(err) : resolve()));
-      createReadStream(file).on('error', reject).pipe(entry);
+      chunk.stream().on('error', reject).pipe(entry);
     });
     chunks++;
     bytes += size;
@@ -53,21 +50,26 @@ async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<B
   return Buffer.concat(parts);
 }
 
-export async function importImage(store: FileStore, input: Readable, lock?: (name: string) => Promise<() => Promise<void>>): Promise<Manifest> {
+/** Chunks are written before the manifest: the store's lock keeps garbage collection away meanwhile. */
+export async function importImage(store: ImageStore, input: Readable): Promise<Manifest> {
   const extract = tar.extract();
   let manifest: Manifest | undefined;
-  let unlock: (() => Promise<void>) | undefined;
+  let unlock: Unlock | undefined;
   const got = new Set<string>();
   const reading = pipeline(input, extract).catch((err: Error) => {
     throw new ArchiveError(`the archive is damaged or truncated: ${err.message}`);
   });
+  // An import that stops early (a damaged chunk) breaks the pipeline too: its own error is the one to report.
+  reading.catch(() => {});
+  let tarError: Error | undefined;
+  extract.once('error', (err: Error) => void (tarError = err));
   try {
     for await (const entry of extract) {
       const name = entry.header.name;
       if (name === 'manifest.json') {
         manifest = parseManifest((await collect(entry, 64 * 1024 * 1024)).toString('utf8'), 'the archive\'s manifest');
         if (await store.readManifest(manifest.name)) throw new ArchiveError(`an image named ${manifest.name} exists already; remove it first with \`netrestore images rm ${manifest.name}\``);
-        unlock = await lock?.(manifest.name);
+        unlock = await store.lock(`import-${manifest.name}`);
         continue;
       }
       const m = /^chunks\/([0-9a-f]{64})\.zst$/.exec(name);
@@ -88,6 +90,10 @@ export async function importImage(store: FileStore, input: Readable, lock?: (nam
     }
     await store.writeManifest(manifest);
     return manifest;
+  } catch (err) {
+    // The tar reader's own failure (a truncated archive) comes out of the loop first, as a bare Error.
+    if (tarError && err === tarError) throw new ArchiveError(`the archive is damaged or truncated: ${tarError.message}`);
+    throw err;
   } finally {
     await unlock?.();
   }

@@ -7,14 +7,9 @@ import { checkName, DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../shar
 import { DiskScan } from '../shared/scan.ts';
 import { Limiter } from '../shared/limit.ts';
 import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
+import type { Progress } from '../shared/progress.ts';
 import type { ImageStore } from './store.ts';
 import { compress } from '../shared/zstd.ts';
-
-export interface Progress {
-  phase: string;
-  done: number;
-  total: number;
-}
 
 export interface PublishOptions {
   name: string;
@@ -24,10 +19,8 @@ export interface PublishOptions {
   sourcePath?: string;
   /** Compressions in flight. */
   parallel?: number;
-  onProgress?: (p: Progress) => void;
+  onProgress?: (p: Progress<'publish'>) => void;
   now?: () => Date;
-  /** Keeps garbage collection away while chunks are written before the manifest. */
-  lock?: (name: string) => Promise<() => Promise<void>>;
 }
 
 export class PublishError extends Error {
@@ -36,7 +29,8 @@ export class PublishError extends Error {
 
 export async function publish(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
   checkName(o.name);
-  const unlock = o.lock ? await o.lock(o.name) : async () => {};
+  // Chunks are written before the manifest: the lock keeps garbage collection away meanwhile.
+  const unlock = await store.lock(`publish-${o.name}`);
   try {
     return await publishLocked(reader, store, o);
   } finally {

@@ -1,16 +1,20 @@
 /**
- * The image store: manifests and content-addressed chunks. `ImageStore` is
- * the small interface a second backend (object storage) would implement;
- * `FileStore` keeps them under one directory:
+ * The image store: manifests, content-addressed chunks and the locks that
+ * keep garbage collection away from chunks whose manifest is not written
+ * yet. `ImageStore` is all the rest of the code sees of it, so a second
+ * backend (object storage) needs no change elsewhere; only `serve` and the
+ * commands construct one. `FileStore` keeps them under one directory:
  *
- *   manifests/NAME.json     chunks/ab/cd/abcd….zst     tmp/
+ *   manifests/NAME.json     chunks/ab/cd/abcd….zst     tmp/ (and PID-WHAT.lock)
  *
  * Every write goes to tmp/, is fsynced, then renamed into place, so a crash
  * never leaves a half-written chunk or manifest under its real name.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { chunkPath, parseManifest, type Manifest } from '../shared/format.ts';
 
 export interface ChunkInfo {
@@ -19,22 +23,36 @@ export interface ChunkInfo {
   mtimeMs: number;
 }
 
+/** A stored chunk, opened: its compressed size, and its bytes as a stream. */
+export interface OpenChunk {
+  size: number;
+  /** The whole chunk, or the bytes from `start` to `end` inclusive (an HTTP byte range). */
+  stream(range?: { start: number; end: number }): Readable;
+}
+
+/** Releases a lock taken with `ImageStore.lock`. */
+export type Unlock = () => Promise<void>;
+
 export interface ImageStore {
   hasChunk(hash: string): Promise<boolean>;
   readChunk(hash: string): Promise<Buffer>;
   /** Read a chunk into `into`: its length, or undefined when it does not fit there. */
   readChunkInto(hash: string, into: Buffer): Promise<number | undefined>;
+  /** A chunk's size and a stream of it (export, HTTP Range and HEAD); undefined when it is not stored. */
+  openChunk(hash: string): Promise<OpenChunk | undefined>;
   /** Store compressed bytes under `hash`; false when it was there already. */
   writeChunk(hash: string, compressed: Buffer): Promise<boolean>;
   deleteChunk(hash: string): Promise<void>;
   listChunks(): AsyncIterable<ChunkInfo>;
-  /** A local file for a chunk, where the backend has one (lets HTTP serve Range requests from disk). */
-  chunkFile(hash: string): string | undefined;
   listManifests(): Promise<Manifest[]>;
   readManifest(name: string): Promise<Manifest | undefined>;
   /** Publish atomically; refuses to replace an existing image. */
   writeManifest(m: Manifest): Promise<void>;
   deleteManifest(name: string): Promise<boolean>;
+  /** Mark chunks being written before their manifest (a publish, an import, uploads): garbage collection waits while any lock is held. */
+  lock(what: string): Promise<Unlock>;
+  /** The locks held now; a lock of a process that died does not count. */
+  locks(): Promise<string[]>;
 }
 
 export class StoreError extends Error {
@@ -72,6 +90,15 @@ async function exists(p: string): Promise<boolean> {
   );
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class FileStore implements ImageStore {
   readonly root: string;
   constructor(root: string) {
@@ -83,6 +110,7 @@ export class FileStore implements ImageStore {
     return this;
   }
 
+  /** Where a chunk's file is (this backend's own business: tests that damage a chunk use it). */
   chunkFile(hash: string): string {
     return join(this.root, chunkPath(hash));
   }
@@ -120,6 +148,13 @@ export class FileStore implements ImageStore {
     } finally {
       await fh.close();
     }
+  }
+
+  async openChunk(hash: string): Promise<OpenChunk | undefined> {
+    const file = this.chunkFile(hash);
+    const st = await stat(file).catch(() => undefined);
+    if (!st?.isFile()) return undefined;
+    return { size: st.size, stream: (range) => createReadStream(file, range ?? {}) };
   }
 
   async writeChunk(hash: string, compressed: Buffer): Promise<boolean> {
@@ -186,5 +221,23 @@ export class FileStore implements ImageStore {
     if (!(await exists(f))) return false;
     await unlink(f);
     return true;
+  }
+
+  // A lock is a file in tmp/ holding the PID of its process: one that died
+  // (killed, power cut) leaves a file that no longer counts.
+  async lock(what: string): Promise<Unlock> {
+    const file = join(this.root, 'tmp', `${process.pid}-${what.replace(/[^A-Za-z0-9._-]/g, '_')}.lock`);
+    await writeFile(file, String(process.pid));
+    return () => rm(file, { force: true });
+  }
+
+  async locks(): Promise<string[]> {
+    const out: string[] = [];
+    for (const f of await readdir(join(this.root, 'tmp')).catch(() => [])) {
+      if (!f.endsWith('.lock')) continue;
+      const pid = Number(await readFile(join(this.root, 'tmp', f), 'utf8').catch(() => 'NaN'));
+      if (Number.isInteger(pid) && alive(pid)) out.push(f);
+    }
+    return out;
   }
 }

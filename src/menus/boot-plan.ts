@@ -4,7 +4,7 @@
  */
 import type { Host } from '../state/hosts.ts';
 import type { Task } from '../state/tasks.ts';
-import type { Role } from '../shared/format.ts';
+import { needsConfirmation, type Role } from '../shared/format.ts';
 import { formatBytes } from '../shared/progress.ts';
 
 export interface MenuSettings {
@@ -47,8 +47,6 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
   return { kind: 'menu' };
 }
 
-const DANGEROUS: ReadonlySet<Role> = new Set(['domain-controller', 'exchange']);
-
 /** `restores` false: no images and no capture entry, only the local disk and the restore shell. */
 export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; restores: boolean; notice?: string | undefined }): object {
   const images = o.restores ? o.images : [];
@@ -70,7 +68,7 @@ export function menuContext(o: { mac: string; hostName: string | null | undefine
       created: m.created.slice(0, 10),
       size: formatBytes(m.source.size),
       role: m.role,
-      danger: DANGEROUS.has(m.role),
+      danger: needsConfirmation(m.role),
       warnings: m.warnings,
     })),
   };

@@ -8,6 +8,7 @@ import { checkName, DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../shar
 import { DiskScan } from '../shared/scan.ts';
 import { Limiter } from '../shared/limit.ts';
 import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
+import type { Progress } from '../shared/progress.ts';
 import { compress } from '../shared/zstd.ts';
 import type { ImagesClient } from './client.ts';
 
@@ -24,7 +25,7 @@ const BATCH = 16;
 export async function capture(
   client: ImagesClient,
   reader: DiskReader,
-  o: { name: string; description?: string; role?: Role; chunkSize?: number; sourcePath?: string; onProgress?: (p: { phase: string; done: number; total: number }) => void },
+  o: { name: string; description?: string; role?: Role; chunkSize?: number; sourcePath?: string; onProgress?: (p: Progress<'capture'>) => void },
 ): Promise<{ manifest: Manifest; stats: CaptureStats }> {
   checkName(o.name);
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;

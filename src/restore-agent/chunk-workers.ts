@@ -43,6 +43,7 @@ const aligned = (size) => Buffer.from(new WebAssembly.Memory({ initial: Math.cei
 const data = aligned(chunkSize + ALIGN);
 const scratch = aligned(chunkSize);
 const zeros = aligned(chunkSize);
+// This code is a string evaluated in the thread and cannot import: its own sha256, the same as format.ts's.
 const sha256 = (b) => createHash('sha256').update(b).digest('hex');
 const isZero = (b) => b.equals(zeros.subarray(0, b.length));
 const directAt = (offset, length) => directFd >= 0 && offset % ALIGN === 0 && length % ALIGN === 0;

@@ -4,18 +4,13 @@
  * console of the restore environment run these same functions.
  */
 import { resolve } from 'node:path';
-import type { Manifest, Role } from '../shared/format.ts';
+import { needsConfirmation, type Manifest, type Role } from '../shared/format.ts';
 import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
 import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
+import type { Progress } from '../shared/progress.ts';
 import { closeTarget, describeContents, mountedFrom, openTarget } from './target.ts';
-
-export interface JobProgress {
-  phase: string;
-  done: number;
-  total: number;
-}
 
 export type Contents = 'partition-table' | 'data' | 'empty';
 
@@ -44,7 +39,7 @@ export interface RestoreJob {
   /** Asked when the disk holds something, or the image is a DC/Exchange; false stops the job. */
   confirm: (m: Manifest, targetSize: number, contents: Contents) => Promise<boolean>;
   onManifest?: (m: Manifest) => void;
-  onProgress?: (p: JobProgress) => void;
+  onProgress?: (p: Progress) => void;
   warn?: (s: string) => void;
 }
 
@@ -65,8 +60,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     if (mounted) throw new Error(`${mounted}: unmount it first; netrestore never writes a disk in use`);
     target = await openTarget(j.target, m.source.size);
     const contents = await describeContents(target);
-    const risky = m.role === 'domain-controller' || m.role === 'exchange';
-    if ((contents !== 'empty' || risky) && !(await j.confirm(m, target.size, contents))) {
+    if ((contents !== 'empty' || needsConfirmation(m.role)) && !(await j.confirm(m, target.size, contents))) {
       throw new Error(`${j.target} ${describeWhat(contents)}: not written; confirm with --yes (or type yes at the prompt)`);
     }
     let lastReport = 0;
@@ -102,7 +96,7 @@ export interface CaptureJob {
   task?: number | undefined;
   /** Opens the source; the agent reads raw disks, the server's CLI also virtual disks (qcow2 …). */
   open?: (path: string) => Promise<DiskReader>;
-  onProgress?: (p: JobProgress) => void;
+  onProgress?: (p: Progress) => void;
   warn?: (s: string) => void;
 }
 

@@ -9,15 +9,12 @@
  */
 import { chunkSpan, type Manifest } from '../shared/format.ts';
 import { Limiter } from '../shared/limit.ts';
+import type { Progress } from '../shared/progress.ts';
 import { ChunkIoError, ChunkWorkers, sharedBuffer } from './chunk-workers.ts';
 import type { ImagesClient } from './client.ts';
 import { flushBuffers, relocateGptBackup, settleBlockDevice, type Target } from './target.ts';
 
-export interface RestoreProgress {
-  phase: 'restore' | 'verify';
-  done: number;
-  total: number;
-}
+export type RestoreProgress = Progress<'restore' | 'verify'>;
 
 /** Chunks in flight: enough that the threads never wait for a fetch. */
 export const DEFAULT_PARALLEL = 8;

@@ -24,6 +24,9 @@ export const ROLE_WARNINGS: Partial<Record<Role, string>> = {
   sql: 'SQL Server image: crash-consistent only. Databases recover from their logs at start-up; check them (DBCC CHECKDB) before use.',
 };
 
+/** Restoring these can hurt the rest of the network (USN rollback, a second Exchange): the menu and the agent ask twice. */
+export const needsConfirmation = (role: Role): boolean => role === 'domain-controller' || role === 'exchange';
+
 export const CRASH_CONSISTENT = 'An image is a crash-consistent snapshot of the disk: transactional systems start again from it; other open files may not.';
 
 /** Image names are file names and URL segments: keep them plain. */
@@ -113,7 +116,8 @@ export function parseManifest(text: string, where: string): Manifest {
   return r.data;
 }
 
-export const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
+/** SHA-256 in hex: of a chunk, or of a token (stored hashed). Worker threads that cannot import this keep their own. */
+export const sha256 = (data: Uint8Array | string): string => createHash('sha256').update(data).digest('hex');
 
 /** Where a chunk lives in a store: chunks/ab/cd/abcd….zst. */
 export function chunkPath(h: string): string {

@@ -4,8 +4,9 @@
  * A task is pending until the agent starts it, then started, then done or
  * failed: a host boots into its task once, never in a loop.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { sha256 } from '../shared/format.ts';
 import { normalizeMac } from './hosts.ts';
 
 export type TaskKind = 'restore' | 'capture';
@@ -31,7 +32,6 @@ export interface Session {
   expires: number;
 }
 
-const sha = (t: string) => createHash('sha256').update(t).digest('hex');
 
 export class TaskStore {
   readonly #db: DatabaseSync;
@@ -74,12 +74,12 @@ export class TaskStore {
   openSession(s: Omit<Session, 'expires'>, ttlMs: number, now = Date.now()): string {
     const token = randomBytes(24).toString('base64url');
     this.#db.prepare('DELETE FROM sessions WHERE expires < ?').run(now);
-    this.#db.prepare('INSERT INTO sessions (token_sha256, mac, mode, image, task, expires) VALUES (?, ?, ?, ?, ?, ?)').run(sha(token), normalizeMac(s.mac), s.mode, s.image, s.task, now + ttlMs);
+    this.#db.prepare('INSERT INTO sessions (token_sha256, mac, mode, image, task, expires) VALUES (?, ?, ?, ?, ?, ?)').run(sha256(token), normalizeMac(s.mac), s.mode, s.image, s.task, now + ttlMs);
     return token;
   }
 
   session(token: string, now = Date.now()): Session | undefined {
-    const s = this.#db.prepare('SELECT mac, mode, image, task, expires FROM sessions WHERE token_sha256 = ?').get(sha(token)) as Session | undefined;
+    const s = this.#db.prepare('SELECT mac, mode, image, task, expires FROM sessions WHERE token_sha256 = ?').get(sha256(token)) as Session | undefined;
     return s && s.expires > now ? s : undefined;
   }
 

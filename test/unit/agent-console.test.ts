@@ -8,6 +8,7 @@ import { diskWarning, listDisks, type Disk } from '../../src/restore-agent/disks
 import type { CaptureJob, RestoreJob, RestoreSummary } from '../../src/restore-agent/jobs.ts';
 import { COLS, ROWS, confirmScreen, diskListScreen, imageListScreen, progressScreen, type ImageInfo } from '../../src/restore-agent/console/screens.ts';
 import { runConsole, type ConsoleDeps } from '../../src/restore-agent/console/session.ts';
+import { PHASE_LABELS } from '../../src/shared/progress.ts';
 import { consoleDevices, redraw, type Terminal } from '../../src/restore-agent/console/terminal.ts';
 
 const HOST = { mac: '52:54:00:12:34:56', ip: '10.0.0.50', server: '10.0.0.1:8080' };
@@ -87,10 +88,11 @@ describe('console screens', () => {
   });
 
   it('draws progress with phase, bar, bytes, rate and time left', () => {
-    const s = progressScreen(HOST, { title: 'Restoring web-01 to /dev/sda', phase: 'writing', done: 512 * 1024 ** 2, total: 1024 ** 3, elapsedS: 10 });
+    const s = progressScreen(HOST, { title: 'Restoring web-01 to /dev/sda', phase: 'restore', done: 512 * 1024 ** 2, total: 1024 ** 3, elapsedS: 10 });
     fits(s);
     const text = s.join('\n');
     expect(text).toContain(' 50%');
+    expect(text).toContain(`Phase     ${PHASE_LABELS.restore}`);
     expect(text).toContain('Done      512.0 MiB of 1.0 GiB');
     expect(text).toContain('Rate      51.2 MiB/s');
     expect(text).toContain('Left      0:10');
@@ -230,5 +232,19 @@ describe('console session', () => {
     expect(await runConsole(deps(term, { jobs }))).toBe('reboot');
     expect(jobs[0]).toMatchObject({ name: 'web-02', source: '/dev/sdb' });
     expect(term.screens.map((s) => s.join('\n')).join('\n')).toContain('bad name is not a valid name');
+  });
+
+  it('capture progress shows the label of its phase, not its raw word', async () => {
+    const term = scripted(['c\r', '1\r', 'web-03\r', '\r']);
+    const d = deps(term);
+    const job = d.capture;
+    d.capture = async (j) => {
+      j.onProgress?.({ phase: 'capture', done: 1, total: 2 });
+      return job(j);
+    };
+    expect(await runConsole(d)).toBe('reboot');
+    const phases = term.screens.flat().filter((l) => l.startsWith(' Phase '));
+    expect(phases.length).toBeGreaterThan(0);
+    for (const l of phases) expect(l).toBe(` Phase     ${PHASE_LABELS.capture}`);
   });
 });

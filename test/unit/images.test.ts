@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { chunkPath, chunkSpan, isZero, parseManifest, ManifestError } from '../../src/shared/format.ts';
 import { Limiter } from '../../src/shared/limit.ts';
-import { activeLocks, collectGarbage, takeLock, verifyImage } from '../../src/images/maintenance.ts';
+import { collectGarbage, verifyImage } from '../../src/images/maintenance.ts';
 import { detectFilesystem, guid, parseTable } from '../../src/shared/partitions.ts';
 import { publish } from '../../src/images/publish.ts';
 import { FileStore } from '../../src/images/store.ts';
@@ -108,11 +108,12 @@ describe('store, publish and maintenance', () => {
     expect((await verifyImage(store, ma)).ok).toBe(true);
 
     // While a publish holds its lock, nothing is collected.
-    const unlock = await takeLock(store, 'publish-c');
-    expect(await activeLocks(store)).toHaveLength(1);
+    const unlock = await store.lock('publish-c');
+    expect(await store.locks()).toHaveLength(1);
     await store.deleteManifest('a');
     expect(await collectGarbage(store)).toMatchObject({ deferred: true, chunksDeleted: 0 });
     await unlock();
+    expect(await store.locks()).toHaveLength(0);
     const gc = await collectGarbage(store);
     expect(gc).toMatchObject({ deferred: false, chunksDeleted: 1 }); // a's last chunk; the first is b's too
     expect((await verifyImage(store, mb)).ok).toBe(true);
@@ -152,7 +153,11 @@ describe('helpers', () => {
 
   it('draws a progress line with bytes, rate and ETA that fits the width', () => {
     const line = progressLine({ phase: 'restore', done: 512 * 1024 * 1024, total: 2048 * 1024 * 1024 }, 4, 80);
-    expect(line).toMatch(/^restore \[#+\.+\]  25% 512\.0 MiB\/2\.0 GiB 128\.0 MiB\/s ETA 0:12$/);
+    expect(line).toMatch(/^writing the disk \[#+\.+\]  25% 512\.0 MiB\/2\.0 GiB 128\.0 MiB\/s ETA 0:12$/);
     expect(line.length).toBeLessThanOrEqual(80);
+    // A narrow terminal cuts the label, never the numbers, and the line does not wrap.
+    const narrow = progressLine({ phase: 'verify', done: 512 * 1024 * 1024, total: 2048 * 1024 * 1024 }, 4, 60);
+    expect(narrow.length).toBeLessThanOrEqual(60);
+    expect(narrow).toMatch(/ETA 0:12$/);
   });
 });

@@ -4,7 +4,7 @@
  * lines out; the terminal edge draws them.
  */
 import type { Manifest } from '../../shared/format.ts';
-import { formatBytes, formatDuration } from '../../shared/progress.ts';
+import { bar, formatBytes, formatDuration, measure, percent, phaseLabel, type Progress } from '../../shared/progress.ts';
 import { diskLine, diskWarning, type Disk } from '../disks.ts';
 
 export const COLS = 80;
@@ -12,10 +12,6 @@ export const ROWS = 25;
 const BODY = ROWS - 4; // header, rule, rule, prompt
 
 export type ImageInfo = Omit<Manifest, 'chunks'>;
-
-export interface Screen {
-  lines: string[];
-}
 
 const fit = (s: string, w = COLS) => (s.length > w ? s.slice(0, w - 1) + '~' : s);
 const rule = '-'.repeat(COLS);
@@ -94,34 +90,25 @@ export function captureNameScreen(h: Host, d: Disk, input: string, error?: strin
   return frame(headerFor(h), body, ` Image name: ${input}`);
 }
 
-export interface ProgressView {
+export interface ProgressView extends Progress {
   title: string;
-  phase: string;
-  done: number;
-  total: number;
+  /** Seconds since the phase began. */
   elapsedS: number;
 }
 
-export function bar(frac: number, width: number): string {
-  const filled = Math.round(Math.min(1, Math.max(0, frac)) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-}
-
 export function progressScreen(h: Host, p: ProgressView): string[] {
-  const frac = p.total > 0 ? p.done / p.total : 0;
-  const rate = p.elapsedS > 0 ? p.done / p.elapsedS : 0;
-  const eta = rate > 0 ? (p.total - p.done) / rate : Infinity;
+  const { frac, rate, etaS } = measure(p, p.elapsedS);
   const body = [
     ` ${p.title}`,
     '',
-    ` Phase     ${p.phase}`,
+    ` Phase     ${phaseLabel(p.phase)}`,
     '',
-    ` ${bar(frac, COLS - 10)} ${(frac * 100).toFixed(0).padStart(3)}%`,
+    ` ${bar(frac, COLS - 10)} ${percent(frac)}`,
     '',
     ` Done      ${formatBytes(p.done)} of ${formatBytes(p.total)}`,
     ` Rate      ${formatBytes(rate)}/s`,
     ` Elapsed   ${formatDuration(p.elapsedS)}`,
-    ` Left      ${formatDuration(eta)}`,
+    ` Left      ${formatDuration(etaS)}`,
   ];
   return frame(headerFor(h), body, ' Working: do not switch this machine off.');
 }

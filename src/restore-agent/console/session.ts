@@ -8,8 +8,8 @@ import type { Role } from '../../shared/format.ts';
 import { NAME_PATTERN } from '../../shared/format.ts';
 import type { BootParams } from '../cmdline.ts';
 import type { Disk } from '../disks.ts';
-import type { CaptureJob, CaptureSummary, JobProgress, RestoreJob, RestoreSummary } from '../jobs.ts';
-import { formatBytes, formatDuration } from '../../shared/progress.ts';
+import type { CaptureJob, CaptureSummary, RestoreJob, RestoreSummary } from '../jobs.ts';
+import { formatBytes, formatDuration, progressClock, type Progress } from '../../shared/progress.ts';
 import type { Terminal } from './terminal.ts';
 import { captureNameScreen, confirmScreen, diskListScreen, imageListScreen, progressScreen, resultScreen, wrap, type Host, type ImageInfo } from './screens.ts';
 
@@ -28,8 +28,6 @@ export interface ConsoleDeps {
 }
 
 export type ConsoleExit = 'reboot' | 'shell';
-
-const PHASES: Record<string, string> = { restore: 'writing the image to the disk', verify: 'reading the disk back against the image checksum', scan: 'reading the disk', upload: 'sending new chunks to the server' };
 
 /** Keys arrive in bursts (a paste, a serial line): handed out one at a time. */
 class Keys {
@@ -151,20 +149,11 @@ async function captureFlow(d: ConsoleDeps, keys: Keys): Promise<ConsoleExit | un
 }
 
 /** Progress redrawn twice a second at most; rate and time left count from the start of each phase. */
-function progressDrawer(d: ConsoleDeps, title: string): (p: JobProgress) => void {
-  let t0 = d.now();
-  let phase = '';
-  let last = -Infinity;
+function progressDrawer(d: ConsoleDeps, title: string): (p: Progress) => void {
+  const tick = progressClock(() => d.now(), 500);
   return (p) => {
-    const now = d.now();
-    if (p.phase !== phase) {
-      phase = p.phase;
-      t0 = now;
-      last = -Infinity;
-    }
-    if (now - last < 500 && p.done < p.total) return;
-    last = now;
-    d.term.draw(progressScreen(d.host, { title, phase: PHASES[p.phase] ?? p.phase, done: p.done, total: p.total, elapsedS: (now - t0) / 1000 }));
+    const elapsedS = tick(p);
+    if (elapsedS !== undefined) d.term.draw(progressScreen(d.host, { title, phase: p.phase, done: p.done, total: p.total, elapsedS }));
   };
 }
 
@@ -197,7 +186,7 @@ async function runRestore(d: ConsoleDeps, image: string, disk: string, task?: nu
 async function runCapture(d: ConsoleDeps, name: string, disk: string, task?: number, role?: Role): Promise<Outcome> {
   const title = `Capturing ${disk} as ${name}`;
   const draw = progressDrawer(d, title);
-  draw({ phase: 'scan', done: 0, total: 0 });
+  draw({ phase: 'capture', done: 0, total: 0 });
   try {
     const r = await d.capture({ source: disk, name, task, role, onProgress: draw });
     return {
