@@ -2,7 +2,6 @@
  * `netrestore serve`: wire the validated configuration to the servers.
  * Everything here is start-up and shutdown; the protocols live in their folders.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { ServeConfig } from './config/schema.ts';
@@ -11,6 +10,7 @@ import type { DhcpPolicy } from './dhcp/decide.ts';
 import { sameSubnet, type Pool } from './dhcp/leases.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './shared/errors.ts';
+import { safeEqual } from './http/auth.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';
@@ -20,15 +20,11 @@ import { tftpBootScripts } from './menus/tftp-scripts.ts';
 import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
-import { HostStore } from './state/hosts.ts';
 import { LeaseStore } from './state/leases.ts';
 import { adminToken } from './state/settings.ts';
-import { TaskStore } from './state/tasks.ts';
+import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
-
-/** Compare secrets in constant time, whatever their lengths. */
-const safeEqual = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 export interface Running {
   close(): Promise<void>;
@@ -65,7 +61,8 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     for (const close of closers.reverse()) await close();
   };
 
-  const hosts = new HostStore(db);
+  const state = openStores(db);
+  const { hosts } = state;
   // "Last seen" to a few seconds is enough; a booting room must not cost a write per packet.
   const flush = setInterval(() => hosts.flushSeen(), 5000);
   closers.push(async () => {
@@ -85,14 +82,15 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
       const base = serverIp ? `http://${serverIp}:${c.httpPort}` : undefined;
       if (!base) log.warn('http.no-boot-face', { reason: 'no address to give iPXE: set --server-ip to serve boot menus' });
-      const tasks = new TaskStore(db);
       if (c.menuDefault !== 'local') log.warn('menu.default-not-local', { default: c.menuDefault, note: 'after the timeout the menu waits at the login prompt: machines that boot from the network first will not come back by themselves' });
       face = base
         ? new BootFace({
             apiBase: base,
             store,
             hosts,
-            tasks,
+            tasks: state.tasks,
+            sessions: state.sessions,
+            audit: state.audit,
             renderer: new Renderer(c.menuTemplates),
             settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
             log,
@@ -105,8 +103,7 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         store,
         log,
         isAdmin: token.check,
-        tasks,
-        hosts,
+        state,
         ...(base && face ? { boot: { base, bootDir: c.bootDir, face } } : {}),
       });
       tftpBase = serverIp ? `tftp://${serverIp}${c.tftpPort === 69 ? '' : `:${c.tftpPort}`}` : undefined;

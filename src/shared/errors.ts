@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'DISK_READ'
   | 'USAGE'
   | 'BUILD_ENV'
+  | 'BAD_REQUEST'
   | 'DRILL';
 
 export class NetrestoreError extends Error {
