@@ -70,6 +70,8 @@ export const auditQuery = z
   .strict();
 
 /** iPXE asks these: a value it cannot read counts as absent, so the machine still gets a script. */
-const loose = z.string().catch('');
-export const bootQuery = z.object({ mac: z.unknown().transform((v) => parseMac(v)) });
-export const loginQuery = z.object({ mac: z.unknown().transform((v) => parseMac(v)), mode: loose, image: loose, username: loose, password: loose });
+const loose = z.string().optional().catch(undefined);
+export const bootQuery = z.object({ mac: loose }).transform((q) => ({ mac: parseMac(q.mac) }));
+export const loginQuery = z
+  .object({ mac: loose, mode: loose, image: loose, username: loose, password: loose })
+  .transform((q) => ({ mac: parseMac(q.mac), mode: q.mode ?? '', image: q.image ?? '', username: q.username ?? '', password: q.password ?? '' }));
