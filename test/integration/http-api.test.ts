@@ -263,4 +263,18 @@ describe('the audit log', () => {
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/^netrestore: --since: last tuesday is neither a duration/);
   });
+
+  it('records what admins change through the CLI: hosts add, task, cancel, rm', async () => {
+    const mac = '52:54:00:77:00:0c';
+    const nr = (...a: string[]) => execa(BIN, [...a, '--state', stateFile], { reject: false, all: true });
+    for (const a of [['hosts', 'add', mac, '--name', 'cli01'], ['hosts', 'task', mac, 'capture', 'cli01-new'], ['hosts', 'cancel', mac], ['hosts', 'cancel', mac], ['hosts', 'rm', mac]]) {
+      const r = await nr(...a);
+      expect(r.exitCode, `${a.join(' ')}: ${r.all}`).toBe(0);
+    }
+    expect((await nr('hosts', 'rm', mac)).stderr).toMatch(/^netrestore: no host 52:54:00:77:00:0c/);
+    const rows = JSON.parse((await nr('audit', '--json', '--host', mac)).stdout) as AuditEntry[];
+    // The second cancel found nothing to cancel: it changed nothing, so it is not recorded.
+    expect(rows.map((e) => [e.action, e.image]).reverse()).toEqual([['host-add', null], ['task-create', 'cli01-new'], ['task-cancel', 'cli01-new'], ['host-remove', null]]);
+    for (const e of rows) expect(e.actor).toMatch(/^cli \S+$/);
+  });
 });
