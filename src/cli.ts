@@ -13,6 +13,7 @@ import { openSource } from './images/source.ts';
 import { registerHostCommands } from './commands/hosts.ts';
 import { registerBuildEnvCommand } from './commands/build-env.ts';
 import { registerDrillCommand } from './commands/drill.ts';
+import { registerAuditCommand } from './commands/audit.ts';
 
 const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
@@ -76,6 +77,7 @@ export function program(): Command {
   registerHostCommands(cli);
   registerBuildEnvCommand(cli);
   registerDrillCommand(cli);
+  registerAuditCommand(cli);
   return cli;
 }
 

@@ -11,6 +11,7 @@ import { bootUrls } from './dhcp/boot-urls.ts';
 import { dhcpPolicy } from './dhcp/policy.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './shared/errors.ts';
+import { safeEqual } from './http/auth.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';
@@ -19,10 +20,9 @@ import { tftpBootScripts } from './menus/tftp-scripts.ts';
 import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
-import { HostStore } from './state/hosts.ts';
 import { LeaseStore } from './state/leases.ts';
 import { adminToken } from './state/settings.ts';
-import { TaskStore } from './state/tasks.ts';
+import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
 
@@ -37,7 +37,8 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     for (const close of closers.reverse()) await close();
   };
 
-  const hosts = new HostStore(db);
+  const state = openStores(db);
+  const { hosts } = state;
   // "Last seen" to a few seconds is enough; a booting room must not cost a write per packet.
   const flush = setInterval(() => hosts.flushSeen(), 5000);
   closers.push(async () => {
@@ -51,13 +52,12 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     const urls = serverIp ? bootUrls({ serverIp, httpPort: c.httpPort === 'off' ? null : c.httpPort, tftpPort: c.tftpPort === 'off' ? null : c.tftpPort }) : null;
     const token = adminToken(db, c.adminToken);
     if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
-    const tasks = new TaskStore(db);
-    const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
-    const face = bootFaceFor(c, { urls, store, hosts, tasks, log, isAdminToken: token.check });
+        const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
+    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check });
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, tasks, hosts, ...(boot ? { boot } : {}) });
+      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, ...(boot ? { boot } : {}) });
       closers.push(() => http.close());
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
     }

@@ -3,8 +3,10 @@ import type { Command } from 'commander';
 import { Argument, Option } from 'commander';
 import { NetrestoreError } from '../shared/errors.ts';
 import { openState } from '../state/db.ts';
-import { HostStore, normalizeMac } from '../state/hosts.ts';
-import { TaskStore, type TaskKind } from '../state/tasks.ts';
+import { normalizeMac } from '../state/hosts.ts';
+import { openStores, type State } from '../state/stores.ts';
+import type { TaskKind } from '../state/tasks.ts';
+import { cliActor } from './audit.ts';
 
 const stateOption = () => new Option('--state <file>', 'state database (the one serve uses)').default('netrestore.db');
 const out = (s: string): void => {
@@ -20,10 +22,11 @@ function mac(v: string): string {
   }
 }
 
-function withDb<T>(file: string, f: (hosts: HostStore, tasks: TaskStore) => T): T {
+function withDb<T>(file: string, f: (hosts: State['hosts'], tasks: State['tasks'], s: State) => T): T {
   const db = openState(file);
   try {
-    return f(new HostStore(db), new TaskStore(db));
+    const s = openStores(db);
+    return f(s.hosts, s.tasks, s);
   } finally {
     db.close();
   }
@@ -58,12 +61,13 @@ export function registerHostCommands(cli: Command): void {
     .option('--menu-timeout <seconds>', "this host's menu timeout (overrides serve --menu-timeout)", (v) => Number(v))
     .addOption(stateOption())
     .action((m: string, o: { name?: string; notes?: string; ignore?: boolean; menuTimeout?: number; state: string }) =>
-      withDb(o.state, (h, t) => {
+      withDb(o.state, (h, _t, s) => {
         if (o.menuTimeout !== undefined && !(Number.isInteger(o.menuTimeout) && o.menuTimeout >= 1 && o.menuTimeout <= 3600)) {
           throw new NetrestoreError('USAGE', '--menu-timeout takes whole seconds from 1 to 3600');
         }
+        const known = h.get(mac(m)) !== undefined;
         h.upsert({ mac: mac(m), name: o.name ?? null, notes: o.notes ?? null, ignore: o.ignore, menuTimeout: o.menuTimeout ?? null });
-        t.audit('cli', 'host-add', `${mac(m)} ${o.name ?? ''}${o.ignore ? ' ignore' : ''}`);
+        s.audit.record({ actor: cliActor(), action: known ? 'host-edit' : 'host-add', mac: mac(m), detail: JSON.stringify({ name: o.name, notes: o.notes, ignore: o.ignore, menuTimeout: o.menuTimeout }) });
         out(`host ${mac(m)} saved`);
       }),
     );
@@ -77,10 +81,10 @@ export function registerHostCommands(cli: Command): void {
     .option('--disk <device>', 'the disk to restore to or capture (default: ask on the console when there are several)')
     .addOption(stateOption())
     .action((m: string, kind: TaskKind, image: string, o: { disk?: string; state: string }) =>
-      withDb(o.state, (h, t) => {
+      withDb(o.state, (h, t, s) => {
         if (!h.get(mac(m))) h.upsert({ mac: mac(m) });
         const task = t.create(mac(m), kind, image, o.disk ?? null);
-        t.audit('cli', 'task-create', `${task.id} ${kind} ${image} for ${task.mac}`);
+        s.audit.record({ actor: cliActor(), action: 'task-create', mac: task.mac, image, detail: `task ${task.id} ${kind}${task.disk ? ` to ${task.disk}` : ''}` });
         out(`task ${task.id}: ${kind} ${image} for ${task.mac} at its next network boot`);
       }),
     );
@@ -91,10 +95,26 @@ export function registerHostCommands(cli: Command): void {
     .argument('<mac>')
     .addOption(stateOption())
     .action((m: string, o: { state: string }) =>
-      withDb(o.state, (_h, t) => {
+      withDb(o.state, (_h, t, s) => {
+        const task = t.current(mac(m));
         const n = t.cancel(mac(m));
-        t.audit('cli', 'task-cancel', mac(m));
+        if (task && n) s.audit.record({ actor: cliActor(), action: 'task-cancel', mac: task.mac, image: task.image, detail: `task ${task.id} ${task.kind} (${task.state})` });
         out(n ? `cancelled the task of ${mac(m)}` : `${mac(m)} has no task to cancel`);
+      }),
+    );
+
+  hosts
+    .command('rm')
+    .description('forget a host and cancel its task (its history stays)')
+    .argument('<mac>')
+    .addOption(stateOption())
+    .action((m: string, o: { state: string }) =>
+      withDb(o.state, (h, t, s) => {
+        if (!h.get(mac(m))) throw new NetrestoreError('USAGE', `no host ${mac(m)}; see \`netrestore hosts list\``);
+        const n = t.cancel(mac(m));
+        h.remove(mac(m));
+        s.audit.record({ actor: cliActor(), action: 'host-remove', mac: mac(m), detail: n ? 'its task cancelled' : null });
+        out(`host ${mac(m)} removed${n ? ', its task cancelled' : ''}`);
       }),
     );
 
@@ -104,11 +124,11 @@ export function registerHostCommands(cli: Command): void {
     .addOption(stateOption())
     .option('--json', 'as JSON')
     .action((o: { state: string; json?: boolean }) =>
-      withDb(o.state, (_h, t) => {
-        const rows = t.history();
+      withDb(o.state, (_h, _t, s) => {
+        const rows = s.history.list();
         if (o.json) return out(JSON.stringify(rows));
         if (rows.length === 0) return out('no restores or captures yet');
-        for (const r of rows) out(`${when(r.started as number)}  ${String(r.mac)}  ${String(r.kind).padEnd(8)} ${String(r.image).padEnd(24)} ${String(r.result)}${r.error ? `: ${String(r.error)}` : ''}`);
+        for (const r of rows) out(`${when(r.started)}  ${r.mac}  ${r.kind.padEnd(8)} ${r.image.padEnd(24)} ${r.result}${r.error ? `: ${r.error}` : ''}`);
       }),
     );
 }

@@ -18,6 +18,7 @@ import type { LogEvent } from '../log.ts';
 import { openState } from '../state/db.ts';
 import { HostStore } from '../state/hosts.ts';
 import { TaskStore } from '../state/tasks.ts';
+import { AuditLog } from '../state/audit.ts';
 import { compareDisk } from './checksum.ts';
 import { createLan, type Lan } from './netns.ts';
 import type { DrillResult, Phase } from './report.ts';
@@ -220,7 +221,7 @@ function createTask(state: string, image: string): number {
     const tasks = new TaskStore(db);
     if (!hosts.get(MAC)) hosts.upsert({ mac: MAC, name: 'drill' });
     const t = tasks.create(MAC, 'restore', image, null);
-    tasks.audit('drill', 'task-create', `${t.id} restore ${image} for ${MAC}`);
+    new AuditLog(db).record({ actor: 'drill', action: 'task-create', mac: MAC, image, detail: `task ${t.id} restore` });
     return t.id;
   } finally {
     db.close();

@@ -7,9 +7,11 @@
  *   GET /boot/NAME          boot files (kernel, initrd, iPXE EFI images) from --boot-dir:
  *                           streamed, Range and HEAD, confined to the directory
  */
-import express, { type Request, type Response } from 'express';
+import type { Request, Response } from 'express';
 import type { Logger } from '../log.ts';
-import { parseMac } from '../state/hosts.ts';
+import { RouteTable } from './auth.ts';
+import { input } from './reply.ts';
+import { bootQuery, loginQuery } from './schemas.ts';
 import { httpTransport, type BootFace } from '../menus/boot-face.ts';
 import { DirectoryProvider, ProviderError } from '../tftp/provider.ts';
 
@@ -20,23 +22,21 @@ export interface BootRoutesOptions {
   log: Logger;
 }
 
-export function bootRoutes(o: BootRoutesOptions): express.Router {
-  const r = express.Router();
+export function bootRoutes(o: BootRoutesOptions): RouteTable {
+  const r = new RouteTable();
   const files = new DirectoryProvider(o.bootDir);
   const transport = httpTransport(o.base);
   const script = (res: Response, text: string) => res.type('text/plain; charset=utf-8').set('cache-control', 'no-store').send(text);
-  const q = (req: Request, k: string) => String(req.query[k] ?? '');
 
-  r.get('/boot.ipxe', async (req: Request, res: Response) => {
-    script(res, await o.face.boot(transport, parseMac(req.query.mac), req.ip ?? '?'));
+  r.get('/boot.ipxe', 'public', async (req: Request, res: Response) => {
+    script(res, await o.face.boot(transport, input(bootQuery, req.query, 'query').mac, req.ip ?? '?'));
   });
 
-  r.get('/auth.ipxe', async (req: Request, res: Response) => {
-    const login = { mac: parseMac(req.query.mac), mode: q(req, 'mode'), image: q(req, 'image'), username: q(req, 'username'), password: q(req, 'password') };
-    script(res, await o.face.login(transport, login, req.ip ?? '?'));
+  r.get('/auth.ipxe', 'public', async (req: Request, res: Response) => {
+    script(res, await o.face.login(transport, input(loginQuery, req.query, 'query'), req.ip ?? '?'));
   });
 
-  r.get(/^\/boot\/(.+)$/, async (req: Request, res: Response) => {
+  r.get(/^\/boot\/(.+)$/, 'public', async (req: Request, res: Response) => {
     const name = decodeURIComponent(String((req.params as Record<string, string>)[0]));
     let real: string;
     try {

@@ -9,15 +9,22 @@
  *   PUT  /api/chunks/:hash        upload a compressed chunk; checked before it is kept
  *   POST /api/images              commit a captured manifest; published when every chunk is in
  *   POST /api/progress            a restore or capture reports how far it is
+ *   DELETE /api/images/:name      remove an image and the chunks no other image uses (admin)
+ *
+ * A session token or the admin token opens all but the last (see auth.ts).
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
-import { parseManifest, sha256, ManifestError, NAME_PATTERN } from '../shared/format.ts';
+import express from 'express';
+import { manifestSchema, sha256, NAME_PATTERN } from '../shared/format.ts';
+import { removeImage } from '../images/maintenance.ts';
 import type { ImageStore } from '../images/store.ts';
 import { StoreError } from '../images/store.ts';
-import { chunkSender } from './send-chunk.ts';
 import { decompress } from '../shared/zstd.ts';
 import type { Logger } from '../log.ts';
-import { bearerToken } from './bearer.ts';
+import type { AuditLog } from '../state/audit.ts';
+import { actorOf, RouteTable } from './auth.ts';
+import { fail, input } from './reply.ts';
+import { imageName, missingBody, progressBody } from './schemas.ts';
+import { chunkSender } from './send-chunk.ts';
 
 const HASH = /^[0-9a-f]{64}$/;
 const MAX_CHUNK = 64 * 1024 * 1024;
@@ -25,14 +32,11 @@ const MAX_CHUNK = 64 * 1024 * 1024;
 export interface ImagesApiOptions {
   store: ImageStore;
   log: Logger;
-  /** Checks a presented bearer token. */
-  authorize: (token: string | undefined) => boolean;
+  audit: AuditLog;
 }
 
-const fail = (res: Response, status: number, error: string) => res.status(status).json({ error });
-
-export function imagesApi(o: ImagesApiOptions): express.Router {
-  const r = express.Router();
+export function imageRoutes(o: ImagesApiOptions): RouteTable {
+  const r = new RouteTable();
   const sendChunk = chunkSender(o.store);
   // Keeps garbage collection away while uploaded chunks wait for their manifest.
   let uploadLock: { release: () => Promise<void>; timer: NodeJS.Timeout } | undefined;
@@ -53,43 +57,33 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
     }
   };
 
-  r.use((req: Request, res: Response, next: NextFunction) => {
-    if (!o.authorize(bearerToken(req))) {
-      o.log.warn('http.unauthorized', { method: req.method, path: req.path, from: req.ip });
-      fail(res, 401, 'a valid token is required: pass --token or set NETRESTORE_TOKEN');
-      return;
-    }
-    next();
-  });
-
-  r.get('/images', async (_req, res) => {
+  r.get('/images', 'session', async (_req, res) => {
     const list = await o.store.listManifests();
     res.json(list.map(({ chunks: _c, ...rest }) => rest));
   });
 
-  r.get('/images/:name', async (req, res) => {
+  r.get('/images/:name', 'session', async (req, res) => {
     const name = String(req.params.name);
     const m = NAME_PATTERN.test(name) ? await o.store.readManifest(name) : undefined;
     if (!m) return void fail(res, 404, `no image named ${name}`);
     res.json(m);
   });
 
-  r.get('/chunks/:hash', async (req, res) => {
+  r.get('/chunks/:hash', 'session', async (req, res) => {
     const hash = String(req.params.hash);
     if (!HASH.test(hash)) return void fail(res, 400, 'not a chunk hash');
     // Pooled reads for the restore's plain GETs; Range, HEAD and conditional requests streamed (send-chunk.ts).
     if (!(await sendChunk(req, res, hash))) fail(res, 404, `chunk ${hash} is not in the store`);
   });
 
-  r.post('/chunks/missing', express.json({ limit: '8mb' }), async (req, res) => {
-    const hashes: unknown = req.body?.hashes;
-    if (!Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string' && HASH.test(h))) return void fail(res, 400, 'body must be { "hashes": [sha256 hex, …] }');
+  r.post('/chunks/missing', 'session', express.json({ limit: '8mb' }), async (req, res) => {
+    const { hashes } = input(missingBody, req.body, 'body');
     const missing: string[] = [];
-    for (const h of new Set(hashes as string[])) if (!(await o.store.hasChunk(h))) missing.push(h);
+    for (const h of new Set(hashes)) if (!(await o.store.hasChunk(h))) missing.push(h);
     res.json({ missing });
   });
 
-  r.put('/chunks/:hash', express.raw({ type: () => true, limit: MAX_CHUNK + 1024 * 1024 }), async (req, res) => {
+  r.put('/chunks/:hash', 'session', express.raw({ type: () => true, limit: MAX_CHUNK + 1024 * 1024 }), async (req, res) => {
     const hash = String(req.params.hash);
     if (!HASH.test(hash)) return void fail(res, 400, 'not a chunk hash');
     const body = req.body as Buffer;
@@ -106,13 +100,8 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
     res.status(stored ? 201 : 200).json({ stored, bytes: body.length });
   });
 
-  r.post('/images', express.json({ limit: '64mb' }), async (req, res) => {
-    let m;
-    try {
-      m = parseManifest(JSON.stringify(req.body), 'the committed manifest');
-    } catch (err) {
-      return void fail(res, 400, (err as ManifestError).message);
-    }
+  r.post('/images', 'session', express.json({ limit: '64mb' }), async (req, res) => {
+    const m = input(manifestSchema, req.body, 'the committed manifest');
     const absent: string[] = [];
     for (const h of new Set(m.chunks)) if (h && !(await o.store.hasChunk(h))) absent.push(h);
     if (absent.length) return void fail(res, 409, `${absent.length} chunks of ${m.name} are not uploaded yet (first: ${absent[0]})`);
@@ -123,13 +112,23 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
       throw err;
     }
     o.log.info('images.published', { image: m.name, bytes: m.source.size, via: 'capture', from: req.ip });
+    o.audit.record({ actor: actorOf(req, res), action: 'image-publish', image: m.name, detail: `${m.source.size} bytes, ${m.chunks.length} chunks` });
     res.status(201).json({ ok: true, image: m.name });
   });
 
-  r.post('/progress', express.json(), (req, res) => {
-    const b = (req.body ?? {}) as Record<string, unknown>;
+  r.post('/progress', 'session', express.json(), (req, res) => {
+    const b = input(progressBody, req.body ?? {}, 'body');
     o.log.info('agent.progress', { from: req.ip, mode: b.mode, image: b.image, phase: b.phase, done: b.done, total: b.total, rate: b.rate });
     res.status(204).end();
+  });
+
+  r.delete('/images/:name', 'admin', async (req, res) => {
+    const name = input(imageName, req.params.name, 'name');
+    if (!(await o.store.readManifest(name))) return void fail(res, 404, `no image named ${name}`);
+    const gone = await removeImage(o.store, name);
+    o.audit.record({ actor: actorOf(req, res), action: 'image-remove', image: name, detail: gone.deferred ? 'chunks kept: a publish was in progress' : `${gone.chunksDeleted} chunks, ${gone.bytesFreed} bytes freed` });
+    o.log.info('images.removed', { image: name, chunks: gone.chunksDeleted, bytes: gone.bytesFreed, deferred: gone.deferred, from: req.ip });
+    res.json(gone);
   });
 
   return r;

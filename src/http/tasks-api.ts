@@ -5,30 +5,32 @@
  *
  * "started" makes the next boot show the menu instead of the task; "done"
  * and "failed" end it and go into the history. Allowed with the admin token,
- * or with the session token that was minted for this very task.
+ * or with the session token that was minted for this very task (403 for
+ * another session's).
  */
-import express, { type Request, type Response } from 'express';
+import express from 'express';
 import type { Logger } from '../log.ts';
-import { bearerToken } from './bearer.ts';
-import type { TaskStore } from '../state/tasks.ts';
+import type { State } from '../state/stores.ts';
+import { callerOf, RouteTable } from './auth.ts';
+import { fail, input } from './reply.ts';
+import { taskId, taskReport } from './schemas.ts';
 
-export function tasksApi(o: { tasks: TaskStore; log: Logger; isAdmin: (token: string | undefined) => boolean }): express.Router {
-  const r = express.Router();
-  r.post('/tasks/:id', express.json(), (req: Request, res: Response) => {
-    const id = Number(req.params.id);
-    const token = bearerToken(req);
-    const session = token ? o.tasks.session(token) : undefined;
-    if (!o.isAdmin(token) && session?.task !== id) return void res.status(401).json({ error: 'this token may not report on that task' });
-    const task = o.tasks.get(id);
-    if (!task) return void res.status(404).json({ error: `no task ${id}` });
-    const b = (req.body ?? {}) as { state?: string; error?: string; bytes?: number };
-    if (b.state !== 'started' && b.state !== 'done' && b.state !== 'failed') return void res.status(400).json({ error: 'state must be started, done or failed' });
-    const error = b.state === 'failed' ? String(b.error ?? 'the agent reported a failure without a reason') : null;
-    o.tasks.setState(id, b.state, error);
+export function taskRoutes(o: { state: State; log: Logger }): RouteTable {
+  const { tasks, history } = o.state;
+  const r = new RouteTable();
+  r.post('/tasks/:id', 'session', express.json(), (req, res) => {
+    const id = input(taskId, req.params.id, 'id');
+    const caller = callerOf(res);
+    if (caller.kind === 'session' && caller.session.task !== id) return void fail(res, 403, `this session token may not report on task ${id}`);
+    const task = tasks.get(id);
+    if (!task) return void fail(res, 404, `no task ${id}`);
+    const b = input(taskReport, req.body, 'body');
+    const error = b.state === 'failed' ? (b.error ?? 'the agent reported a failure without a reason') : null;
+    tasks.setState(id, b.state, error);
     if (b.state !== 'started') {
-      o.tasks.recordHistory({ mac: task.mac, kind: task.kind, image: task.image, started: task.updated, ended: Date.now(), bytes: typeof b.bytes === 'number' ? b.bytes : null, result: b.state, error });
+      history.record({ mac: task.mac, kind: task.kind, image: task.image, started: task.updated, ended: Date.now(), bytes: b.bytes ?? null, result: b.state, error });
     }
-    o.log.info('task.state', { task: id, mac: task.mac, kind: task.kind, image: task.image, state: b.state, bytes: typeof b.bytes === 'number' ? b.bytes : undefined, error: error ?? undefined });
+    o.log.info('task.state', { task: id, mac: task.mac, kind: task.kind, image: task.image, state: b.state, bytes: b.bytes, error: error ?? undefined });
     res.status(204).end();
   });
   return r;

@@ -9,6 +9,8 @@ import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import type { HostStore } from '../state/hosts.ts';
 import type { TaskStore } from '../state/tasks.ts';
+import type { SessionStore } from '../state/sessions.ts';
+import type { AuditLog } from '../state/audit.ts';
 import { BootFace } from './boot-face.ts';
 import { menuLogin } from './menu-login.ts';
 import { Renderer } from './render.ts';
@@ -20,6 +22,8 @@ export interface BootFaceDeps {
   store: ImageStore | undefined;
   hosts: HostStore;
   tasks: TaskStore;
+  sessions: SessionStore;
+  audit: AuditLog;
   log: Logger;
   isAdminToken: (token: string) => boolean;
 }
@@ -36,6 +40,8 @@ export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefin
     http: d.urls.http && d.store ? { apiBase: d.urls.http, store: d.store } : undefined,
     hosts: d.hosts,
     tasks: d.tasks,
+    sessions: d.sessions,
+    audit: d.audit,
     renderer: new Renderer(c.menuTemplates),
     settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
     log: d.log,

@@ -15,6 +15,8 @@ import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import type { HostStore } from '../state/hosts.ts';
 import type { TaskStore } from '../state/tasks.ts';
+import type { SessionStore } from '../state/sessions.ts';
+import type { AuditLog } from '../state/audit.ts';
 import { kernelCmdline, menuContext, planBoot, type MenuSettings } from './boot-plan.ts';
 import { LoginGuard } from './login-guard.ts';
 import type { Renderer } from './render.ts';
@@ -54,6 +56,8 @@ export interface BootFaceOptions {
   http: { apiBase: string; store: ImageStore } | undefined;
   hosts: HostStore;
   tasks: TaskStore;
+  sessions: SessionStore;
+  audit: AuditLog;
   renderer: Renderer;
   settings: MenuSettings;
   log: Logger;
@@ -89,7 +93,7 @@ export class BootFace {
   #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null): string {
     const o = this.#o;
     // The session token opens the images API: no HTTP, no session.
-    const server = o.http ? { base: o.http.apiBase, token: o.tasks.openSession({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
+    const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
     return o.renderer.render('environment', {
       self: t.self,
       files: t.files,
@@ -140,7 +144,7 @@ export class BootFace {
     if (wait > 0) return this.#message(t, 'too many attempts', `Too many wrong logins from this machine: wait ${wait} s`, { delaySeconds: wait, back: true });
     if (!o.checkLogin(r.username, r.password)) {
       const delay = this.#guard.failed(r.mac, this.#now());
-      o.tasks.audit(`host ${r.mac}`, 'login-failed', `mode ${r.mode}`);
+      o.audit.record({ actor: `host ${r.mac}`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode}` });
       o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, nextWaitSeconds: delay });
       return this.#message(t, 'wrong login', 'Wrong user name or password', { delaySeconds: 2, back: true });
     }
@@ -148,7 +152,7 @@ export class BootFace {
     if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.http?.store.readManifest(image)))) {
       return this.#message(t, 'no such image', `There is no image named ${image}`, { delaySeconds: 3, back: true });
     }
-    o.tasks.audit(`host ${r.mac}`, 'login', `mode ${r.mode}${image ? ` image ${image}` : ''}`);
+    o.audit.record({ actor: `host ${r.mac}`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode}` });
     o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from });
     return this.#environment(t, r.mode, r.mac, image || null, null, null);
   }

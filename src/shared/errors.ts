@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'DISK_READ'
   | 'USAGE'
   | 'BUILD_ENV'
+  | 'BAD_REQUEST'
   | 'DRILL';
 
 export class NetrestoreError extends Error {

@@ -1,7 +1,10 @@
 /**
- * The embedded state database (node:sqlite): hosts and DHCP leases for now;
- * tasks, history and the audit log join it later. One file, WAL mode, so a
- * `netrestore hosts …` command can read it while `serve` runs.
+ * The embedded state database (node:sqlite): hosts, DHCP leases, settings,
+ * one-shot tasks, boot sessions, history and the audit log, one class each
+ * beside this file. One file, WAL mode, so a `netrestore hosts …` command
+ * can read and write it while `serve` runs.
+ *
+ * MIGRATIONS only grow: a database at user_version N runs the entries from N on.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -66,6 +69,11 @@ const MIGRATIONS: readonly string[] = [
      detail TEXT
    );`,
   `ALTER TABLE hosts ADD COLUMN menu_timeout INTEGER;`,
+  // The audit log filtered by host and image (netrestore audit, GET /api/audit).
+  `ALTER TABLE audit ADD COLUMN mac TEXT;
+   ALTER TABLE audit ADD COLUMN image TEXT;
+   CREATE INDEX audit_mac ON audit (mac, id);
+   CREATE INDEX audit_image ON audit (image, id);`,
 ];
 
 export function openState(path: string): DatabaseSync {

@@ -31,6 +31,8 @@ const toHost = (row: Row): Host => ({ mac: row.mac, name: row.name, notes: row.n
 export class HostStore {
   readonly #db: DatabaseSync;
   readonly #get: StatementSync;
+  readonly #list: StatementSync;
+  readonly #remove: StatementSync;
   readonly #upsert: StatementSync;
   readonly #seen: StatementSync;
   /** Last-seen times waiting to be written in one transaction (see flushSeen). */
@@ -39,6 +41,8 @@ export class HostStore {
   constructor(db: DatabaseSync) {
     this.#db = db;
     this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts WHERE mac = ?');
+    this.#list = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts ORDER BY mac');
+    this.#remove = db.prepare('DELETE FROM hosts WHERE mac = ?');
     this.#upsert = db.prepare(
       // Only what is given changes: adding a name to an ignored host keeps it ignored.
       `INSERT INTO hosts (mac, name, notes, ignore, menu_timeout) VALUES (?1, ?2, ?3, coalesce(?4, 0), ?5)
@@ -54,8 +58,14 @@ export class HostStore {
   }
 
   list(): Host[] {
-    const rows = this.#db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts ORDER BY mac').all() as Row[];
-    return rows.map(toHost);
+    return (this.#list.all() as Row[]).map(toHost);
+  }
+
+  /** Forget a host (its tasks and history stay); false when it was not known. */
+  remove(mac: string): boolean {
+    const m = normalizeMac(mac);
+    this.#pendingSeen.delete(m);
+    return Number(this.#remove.run(m).changes) > 0;
   }
 
   upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean; menuTimeout?: number | null }): void {

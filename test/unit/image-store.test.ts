@@ -16,7 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportImage, importImage } from '../../src/images/archive.ts';
 import { collectGarbage, removeImage, verifyImage } from '../../src/images/maintenance.ts';
 import { publish } from '../../src/images/publish.ts';
-import { imagesApi } from '../../src/http/images-api.ts';
+import { imageRoutes } from '../../src/http/images-api.ts';
+import { RouteTable } from '../../src/http/auth.ts';
+import { openState } from '../../src/state/db.ts';
+import { openStores } from '../../src/state/stores.ts';
 import { createLogger } from '../../src/log.ts';
 import { capture } from '../../src/restore-agent/capture.ts';
 import { ImagesClient } from '../../src/restore-agent/client.ts';
@@ -124,7 +127,9 @@ describe('the images API on an in-memory ImageStore', () => {
 
   beforeAll(async () => {
     const app = express();
-    app.use('/api', imagesApi({ store, log: createLogger(() => {}), authorize: (t) => t === 't' }));
+    const log = createLogger(() => {});
+    const state = openStores(openState(join(dir, 'state.db')));
+    new RouteTable().include('/api', imageRoutes({ store, log, audit: state.audit })).mount(app, { isAdmin: (t) => t === 't', session: () => undefined }, log);
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
