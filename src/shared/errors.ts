@@ -24,7 +24,8 @@ export type ErrorCode =
   | 'DISK_READ'
   | 'USAGE'
   | 'BUILD_ENV'
-  | 'DRILL';
+  | 'DRILL'
+  | 'GROW_FAILED';
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;
