@@ -126,7 +126,7 @@ export function gptLastUsable(sectors: number, sectorSize: number): number {
   return sectors - 1 - 1 - Math.ceil(GPT_ENTRY_BYTES / sectorSize);
 }
 
-const mib = (n: number) => `${(n / MIB).toFixed(0)} MiB`;
+const mib = (n: number) => `${Math.floor(n / MIB)} MiB`;
 
 /** Which partition grows to where, and what grows its filesystem; or why nothing is done. */
 export function planGrow(i: GrowInput): GrowPlan {
