@@ -25,7 +25,8 @@ export type ErrorCode =
   | 'USAGE'
   | 'BUILD_ENV'
   | 'DRILL'
-  | 'GROW_FAILED';
+  | 'GROW_FAILED'
+  | 'MINIMAL_FORM';
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;

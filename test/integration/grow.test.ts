@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDisk, openRawDisk } from '../../src/shared/disk-reader.ts';
 import { growAfterRestore, type GrowReport } from '../../src/restore-agent/grow.ts';
+import { makeMinimalForm } from '../../src/images/minimal-form.ts';
 
 const MiB = 1024 * 1024;
 const has = (tool: string) => execa('which', [tool], { reject: false }).then((r) => r.exitCode === 0);
@@ -275,5 +276,51 @@ describe.runIf(ready)('grow after a restore onto a 2× larger disk', () => {
     expect(r.grown).toBe(false);
     expect(warnings[0]).toMatch(/keeps the image's layout: the last partition is a logical one inside an extended partition/);
     expect((await execa('sfdisk', ['-d', logical])).stdout).toBe(layout);
+  });
+});
+
+describe.runIf(ready)('the minimal form: the last ext4 filesystem shrunk on a copy', () => {
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'netrestore-minimal-test-'));
+    mkdirSync(join(dir, 'files'));
+    for (const [f, data] of Object.entries(FILES)) writeFileSync(join(dir, 'files', f), data);
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is smaller, checks clean, leaves the source alone, and grows onto a disk between it and the original', { timeout: 180_000 }, async () => {
+    const disk = await makeDisk('ext4', 'gpt', 128);
+    const sourceSum = (await execa('sha256sum', [disk])).stdout.split(' ')[0];
+    const m = await manifestOf(disk);
+    const reader = await openRawDisk(disk);
+    const out = join(dir, 'minimal.raw');
+    const form = await makeMinimalForm(reader, m.partitionTable, out).finally(() => reader.close());
+    if ('reason' in form) throw new Error(form.reason);
+    expect((await execa('sha256sum', [disk])).stdout.split(' ')[0]).toBe(sourceSum);
+    expect(statSync(out).size).toBe(form.diskBytes);
+    // 3 MiB of files in a 119 MiB filesystem: the minimum is a few MiB of metadata and data.
+    expect(form.diskBytes).toBeLessThan(40 * MiB);
+    expect((await execa('sfdisk', ['--verify', out], { all: true })).all).toMatch(/No errors detected/);
+    const minimal = await lastPartition(out);
+    expect(minimal.size * 512).toBe(form.partitionBytes);
+    const shrunk = await withLoop(out, minimal.start * 512, minimal.size * 512, (dev) => inspect('ext4', dev));
+    expect(shrunk.bytes).toBeLessThanOrEqual(form.partitionBytes);
+    for (const [f, data] of Object.entries(FILES)) expect(shrunk.files[f]?.equals(data), f).toBe(true);
+
+    // A restore of the minimal form onto a 64 MiB disk (between it and the original's 128), then grown.
+    const target = join(dir, 'between.raw');
+    await execa('cp', ['--sparse=always', out, target]);
+    await execa('truncate', ['-s', `${64 * MiB}`, target]);
+    const r = await growAfterRestore({ path: target, block: false, size: 64 * MiB }, await manifestOf(out));
+    expect(r.grown).toBe(true);
+    const last = await expectFills(target);
+    const grown = await withLoop(target, last.start * 512, last.size * 512, (dev) => inspect('ext4', dev));
+    expect(grown.bytes).toBeGreaterThan(last.size * 512 - 2 * MiB);
+    for (const [f, data] of Object.entries(FILES)) expect(grown.files[f]?.equals(data), f).toBe(true);
+  });
+
+  it('says why an XFS image has none', async () => {
+    const reader = await openRawDisk(await makeDisk('xfs', 'gpt', 320));
+    const m = await describeDisk(reader).finally(() => reader.close());
+    expect(await makeMinimalForm(reader, m, join(dir, 'never.raw'))).toEqual({ reason: expect.stringMatching(/^XFS cannot shrink/) });
   });
 });
