@@ -16,8 +16,6 @@ export const SERVER_MODULES: readonly string[] = [
   'xhci_pci', 'ehci_pci', 'ohci_pci', 'uhci_hcd', 'usb_storage', 'uas', 'usbhid', 'hid_generic',
   // what describing a disk may mount
   'ext4', 'vfat', 'nls_cp437', 'nls_iso8859_1',
-  // what growing a restored disk mounts (xfs_growfs and `btrfs filesystem resize` work on a mounted filesystem)
-  'xfs', 'btrfs',
 ];
 
 /** "kernel/drivers/usb/storage/usb-storage.ko" → "usb_storage": the kernel treats - and _ alike. */

@@ -48,6 +48,8 @@ export interface FsStep {
   runs: ToolRun[];
   /** Swap: its header's size field is rewritten in place, keeping its UUID and label. */
   swapHeader?: true;
+  /** How the admin grows it once the restored system runs, should it not grow here (all of these grow while mounted). */
+  later: string;
 }
 
 export type GrowPlan =
@@ -101,16 +103,16 @@ export function fsStep(fs: string | undefined): { step: FsStep } | { warning: st
   switch (family) {
     case 'ext':
       // resize2fs wants a freshly checked filesystem; -p repairs only what is safe without asking.
-      return { step: { fs: name, runs: [{ argv: ['e2fsck', '-f', '-p', '{dev}'], ok: [0, 1] }, { argv: ['resize2fs', '{dev}'], ok: [0] }] } };
+      return { step: { fs: name, runs: [{ argv: ['e2fsck', '-f', '-p', '{dev}'], ok: [0, 1] }, { argv: ['resize2fs', '{dev}'], ok: [0] }], later: 'run `resize2fs` on the partition once the system runs (it grows while mounted)' } };
     case 'ntfs':
       // A read-only run first: it refuses a damaged volume before anything is written.
-      return { step: { fs: name, runs: [{ argv: ['ntfsresize', '--no-action', '--force', '{dev}'], ok: [0], input: 'y\n' }, { argv: ['ntfsresize', '--force', '{dev}'], ok: [0], input: 'y\n' }] } };
+      return { step: { fs: name, runs: [{ argv: ['ntfsresize', '--no-action', '--force', '{dev}'], ok: [0], input: 'y\n' }, { argv: ['ntfsresize', '--force', '{dev}'], ok: [0], input: 'y\n' }], later: 'extend the volume in Windows Disk Management once Windows runs' } };
     case 'xfs':
-      return { step: { fs: name, mount: 'xfs', runs: [{ argv: ['xfs_growfs', '{mnt}'], ok: [0] }] } };
+      return { step: { fs: name, mount: 'xfs', runs: [{ argv: ['xfs_growfs', '{mnt}'], ok: [0] }], later: 'run `xfs_growfs` on its mount point once the system runs' } };
     case 'btrfs':
-      return { step: { fs: name, mount: 'btrfs', runs: [{ argv: ['btrfs', 'filesystem', 'resize', 'max', '{mnt}'], ok: [0] }] } };
+      return { step: { fs: name, mount: 'btrfs', runs: [{ argv: ['btrfs', 'filesystem', 'resize', 'max', '{mnt}'], ok: [0] }], later: 'run `btrfs filesystem resize max` on its mount point once the system runs' } };
     case 'swap':
-      return { step: { fs: name, runs: [], swapHeader: true } };
+      return { step: { fs: name, runs: [], swapHeader: true, later: 'run `swapoff`, `mkswap` with its UUID and label, and `swapon` once the system runs' } };
     case 'fat':
       // fatresize (libparted) aborts on `-s max`, refuses whenever the FAT itself would have to grow, and rewrites the partition's type: not safe unattended.
       return { warning: `its FAT filesystem keeps its old size (FAT cannot be grown safely without a person watching); the partition's new room is unused until the filesystem is recreated or grown with a partition editor` };

@@ -74,7 +74,7 @@ export async function growAfterRestore(t: GrowTarget, m: GrowManifest, o: GrowOp
     await growFilesystem(t, step, plan.start * ss, plan.toSectors * ss, plan.index);
   } catch (err) {
     const why = isNetrestoreError(err) ? err.message : `${step.fs}: ${(err as Error).message}`;
-    return said(`partition ${plan.index} grew to ${plan.toSectors * ss} bytes, but its filesystem kept its old size: ${why}. The disk as restored is fine; grow the filesystem yourself, or restore again with --no-grow`, grownSizes);
+    return said(`partition ${plan.index} grew to ${plan.toSectors * ss} bytes, but its ${step.fs} filesystem kept its old size: ${why}. The disk as restored is fine: ${step.later}`, grownSizes);
   }
   if (plan.warning) o.warn?.(plan.warning);
   return { grown: true, ...grownSizes, ...(plan.warning ? { warning: plan.warning } : {}) };
@@ -158,7 +158,7 @@ async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes
     const mnt = await mkdtemp(join(tmpdir(), 'netrestore-grow-'));
     try {
       const m = await execa('mount', ['-t', step.mount, dev, mnt], { reject: false });
-      if (m.exitCode !== 0) throw fail(`${step.fs} grows only while mounted, and mounting ${dev} failed (${lastLine(m.stderr)})`);
+      if (m.exitCode !== 0) throw fail(`${step.fs} grows only while mounted, and mounting ${dev} failed (${lastLine(m.stderr)}; a restore environment without the ${step.mount} module cannot mount it)`);
       try {
         await runAll(step, dev, mnt);
       } finally {
@@ -174,6 +174,7 @@ async function runAll(step: FsStep, dev: string, mnt: string): Promise<void> {
   for (const run of step.runs) {
     const argv = toolArgv(run, dev, mnt);
     const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: run.input ?? '', all: true });
+    if ((r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw fail(`\`${argv[0]}\` is not on this machine (the restore environment carries the ext and NTFS tools only)`);
     if (!run.ok.includes(r.exitCode ?? -1)) {
       throw fail(`\`${argv.join(' ')}\` failed (exit ${r.exitCode ?? r.signal}: ${lastLine(r.all ?? '')})`);
     }
