@@ -7,7 +7,7 @@
  */
 import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readSync, symlinkSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -255,6 +255,31 @@ describe.runIf(ready)('grow after a restore onto a 2× larger disk', () => {
       await execa('partx', ['-d', dev], { reject: false });
       await execa('losetup', ['-d', dev]);
     }
+  });
+
+  it('without xfs_growfs (as in the restore environment): the partition grows, the filesystem keeps its size and is fine, a warning says what to run later', { timeout: 120_000 }, async () => {
+    const disk = await makeDisk('xfs', 'gpt', 320);
+    const m = await manifestOf(disk);
+    const big = await restoreCopy(disk, 'xfs-notool-big.raw');
+    const bin = join(dir, 'bin-without-xfs_growfs');
+    mkdirSync(bin);
+    for (const tool of ['sfdisk', 'losetup', 'mount', 'umount', 'blockdev']) symlinkSync((await execa('which', [tool])).stdout.trim(), join(bin, tool));
+    const path = process.env.PATH;
+    process.env.PATH = bin;
+    const warnings: string[] = [];
+    let r: GrowReport;
+    try {
+      r = await growAfterRestore({ path: big, block: false, size: statSync(big).size }, m, { warn: (s) => warnings.push(s) });
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(r.grown).toBe(false);
+    expect(warnings).toEqual([expect.stringMatching(/^partition 2 grew to \d+ bytes, but its xfs filesystem kept its old size: `xfs_growfs` is not on this machine .*The disk as restored is fine: run `xfs_growfs` on its mount point once the system runs$/)]);
+    const last = await expectFills(big);
+    const before = await withLoop(disk, last.start * 512, (await lastPartition(disk)).size * 512, (dev) => inspect('xfs', dev));
+    const after = await withLoop(big, last.start * 512, last.size * 512, (dev) => inspect('xfs', dev));
+    expect(after.bytes).toBe(before.bytes);
+    for (const [f, data] of Object.entries(FILES)) expect(after.files[f]?.equals(data), f).toBe(true);
   });
 
   it('--no-grow keeps the layout; a logical last partition is refused with a sentence', { timeout: 60_000 }, async () => {
