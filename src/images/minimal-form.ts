@@ -19,9 +19,18 @@ const MIB = 1024 * 1024;
 /** GPT keeps a backup entry array and header after the last usable sector: 33 sectors of 512 bytes, 6 of 4096. */
 const gptTail = (sectorSize: number) => 1 + Math.ceil((128 * 128) / sectorSize);
 
-/** How a filesystem shrinks to its minimum, or why it cannot. `{dev}`: the partition's device. */
+/** A command; `{dev}` is the partition's device, `{size}` the size the filesystem shrinks to. */
+export interface ShrinkRun {
+  argv: string[];
+  ok: number[];
+  input?: string;
+}
+
+/** How a filesystem shrinks to its minimum, or why it cannot. */
 export type ShrinkTool =
-  | { fs: 'ext'; runs: { argv: string[]; ok: number[] }[] }
+  | { fs: 'ext'; runs: ShrinkRun[] }
+  /** NTFS: `probe` says the smallest size (ntfsShrinkTo), then `runs` shrink to it. */
+  | { fs: 'ntfs'; probe: ShrinkRun; runs: ShrinkRun[] }
   | { reason: string };
 
 export function shrinkTool(fs: string | undefined): ShrinkTool {
@@ -30,9 +39,25 @@ export function shrinkTool(fs: string | undefined): ShrinkTool {
     // resize2fs -M wants a freshly checked filesystem; the check runs on the copy.
     return { fs: 'ext', runs: [{ argv: ['e2fsck', '-f', '-p', '{dev}'], ok: [0, 1] }, { argv: ['resize2fs', '-M', '{dev}'], ok: [0] }] };
   }
+  if (f === 'ntfs') {
+    const resize = (dry: boolean): ShrinkRun => ({ argv: ['ntfsresize', ...(dry ? ['--no-action'] : []), '--force', '--size', '{size}', '{dev}'], ok: [0], input: 'y\n' });
+    return { fs: 'ntfs', probe: { argv: ['ntfsresize', '--info', '--force', '{dev}'], ok: [0] }, runs: [resize(true), resize(false)] };
+  }
   if (f === 'xfs') return { reason: 'XFS cannot shrink: the image restores only onto a disk at least as large as the original' };
-  if (f === 'ntfs' || f === 'btrfs') return { reason: `shrinking ${f} is not done yet: the image restores only onto a disk at least as large as the original` };
+  if (f === 'btrfs') return { reason: 'shrinking btrfs is not done yet: the image restores only onto a disk at least as large as the original' };
   return { reason: `${fs ?? 'an unknown filesystem'} cannot be shrunk by netrestore: the image restores only onto a disk at least as large as the original` };
+}
+
+/**
+ * The size an NTFS volume shrinks to, from `ntfsresize --info`: its smallest
+ * ("You might resize at N bytes"), rounded up to a MiB and one more MiB of
+ * room, but never more than it is now.
+ */
+export function ntfsShrinkTo(info: string, current: number): number | undefined {
+  const min = Number(/You might resize at (\d+) bytes/.exec(info)?.[1]);
+  if (!Number.isSafeInteger(min) || min <= 0) return undefined;
+  const to = (Math.ceil(min / MIB) + 1) * MIB;
+  return to < current ? to : undefined;
 }
 
 export type MinimalPlan =
@@ -57,8 +82,9 @@ export function planMinimalForm(table: Pick<TableSummary, 'type' | 'partitions'>
  * start and ends on the next MiB boundary; the disk ends there too, plus
  * GPT's backup. `diskBytes` is the smallest disk the minimal form fits.
  */
-export function minimalLayout(o: { tableType: 'mbr' | 'gpt'; start: number; fsBytes: number; originalSize: number; sectorSize: number; sourceBytes: number }): { sectors: number; partitionBytes: number; diskBytes: number } {
-  const end = Math.ceil((o.start + o.fsBytes) / MIB) * MIB;
+export function minimalLayout(o: { tableType: 'mbr' | 'gpt'; start: number; fsBytes: number; originalSize: number; sectorSize: number; sourceBytes: number; exact?: boolean }): { sectors: number; partitionBytes: number; diskBytes: number } {
+  // NTFS keeps its backup boot sector in the partition's last sector: its partition is exactly its size.
+  const end = o.exact ? o.start + o.fsBytes : Math.ceil((o.start + o.fsBytes) / MIB) * MIB;
   const partitionBytes = Math.min(end - o.start, o.originalSize);
   const tail = o.tableType === 'gpt' ? gptTail(o.sectorSize) * o.sectorSize : 0;
   const diskBytes = Math.min(Math.ceil((o.start + partitionBytes + tail) / MIB) * MIB, o.sourceBytes);
@@ -94,16 +120,27 @@ export async function makeMinimalForm(reader: DiskReader, table: Pick<TableSumma
   const dev = loop.stdout.trim();
   let fsBytes: number;
   try {
-    for (const run of plan.tool.runs) {
-      const argv = run.argv.map((a) => (a === '{dev}' ? dev : a));
-      const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true });
+    const sub = (run: ShrinkRun, size: number) => run.argv.map((a) => (a === '{dev}' ? dev : a === '{size}' ? String(size) : a));
+    const exec = async (run: ShrinkRun, size = 0) => {
+      const argv = sub(run, size);
+      const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true, input: run.input ?? '' });
       if (!run.ok.includes(r.exitCode ?? -1)) throw fail(`the image's minimal form could not be made: \`${argv.join(' ')}\` failed (exit ${r.exitCode ?? r.signal}: ${lastLine(r.all ?? '')})`);
+      return r.all ?? '';
+    };
+    if (plan.tool.fs === 'ntfs') {
+      const size = ntfsShrinkTo(await exec(plan.tool.probe), last.size);
+      if (size === undefined) return { reason: 'the NTFS filesystem is already at its smallest size' };
+      for (const run of plan.tool.runs) await exec(run, size);
+      // ntfsresize puts the backup boot sector in the last sector of `size`: the partition ends right there.
+      fsBytes = size;
+    } else {
+      for (const run of plan.tool.runs) await exec(run);
+      fsBytes = await extBytes(dev);
     }
-    fsBytes = await extBytes(dev);
   } finally {
     await execa('losetup', ['-d', dev], { reject: false });
   }
-  const layout = minimalLayout({ tableType: table.type, start: last.start, fsBytes, originalSize: last.size, sectorSize: reader.sectorSize, sourceBytes: reader.size });
+  const layout = minimalLayout({ tableType: table.type, start: last.start, fsBytes, originalSize: last.size, sectorSize: reader.sectorSize, sourceBytes: reader.size, exact: plan.tool.fs === 'ntfs' });
   const sfdisk = await execa('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', '-N', String(plan.index), out], { input: `${last.start / reader.sectorSize},${layout.sectors}\n`, reject: false });
   if (sfdisk.exitCode !== 0) throw fail(`the minimal form's partition ${plan.index} could not be shrunk (${lastLine(sfdisk.stderr)})`);
   // GPT: once cut, the disk is shorter than its primary header says, and sfdisk no longer reads the

@@ -304,7 +304,7 @@ describe.runIf(ready)('grow after a restore onto a 2× larger disk', () => {
   });
 });
 
-describe.runIf(ready)('the minimal form: the last ext4 filesystem shrunk on a copy', () => {
+describe.runIf(ready)('the minimal form: the last filesystem shrunk on a copy', () => {
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'netrestore-minimal-test-'));
     mkdirSync(join(dir, 'files'));
@@ -312,12 +312,13 @@ describe.runIf(ready)('the minimal form: the last ext4 filesystem shrunk on a co
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('is smaller, checks clean, leaves the source alone, and grows onto a disk between it and the original', { timeout: 180_000 }, async () => {
-    const disk = await makeDisk('ext4', 'gpt', 128);
+  for (const fs of ['ext4', 'ntfs'] as const) {
+  it(`${fs}: is smaller, checks clean, leaves the source alone, and grows onto a disk between it and the original`, { timeout: 180_000 }, async () => {
+    const disk = await makeDisk(fs, 'gpt', 128);
     const sourceSum = (await execa('sha256sum', [disk])).stdout.split(' ')[0];
     const m = await manifestOf(disk);
     const reader = await openRawDisk(disk);
-    const out = join(dir, 'minimal.raw');
+    const out = join(dir, `${fs}-minimal.raw`);
     const form = await makeMinimalForm(reader, m.partitionTable, out).finally(() => reader.close());
     if ('reason' in form) throw new Error(form.reason);
     expect((await execa('sha256sum', [disk])).stdout.split(' ')[0]).toBe(sourceSum);
@@ -327,21 +328,22 @@ describe.runIf(ready)('the minimal form: the last ext4 filesystem shrunk on a co
     expect((await execa('sfdisk', ['--verify', out], { all: true })).all).toMatch(/No errors detected/);
     const minimal = await lastPartition(out);
     expect(minimal.size * 512).toBe(form.partitionBytes);
-    const shrunk = await withLoop(out, minimal.start * 512, minimal.size * 512, (dev) => inspect('ext4', dev));
+    const shrunk = await withLoop(out, minimal.start * 512, minimal.size * 512, (dev) => inspect(fs, dev));
     expect(shrunk.bytes).toBeLessThanOrEqual(form.partitionBytes);
     for (const [f, data] of Object.entries(FILES)) expect(shrunk.files[f]?.equals(data), f).toBe(true);
 
     // A restore of the minimal form onto a 64 MiB disk (between it and the original's 128), then grown.
-    const target = join(dir, 'between.raw');
+    const target = join(dir, `${fs}-between.raw`);
     await execa('cp', ['--sparse=always', out, target]);
     await execa('truncate', ['-s', `${64 * MiB}`, target]);
     const r = await growAfterRestore({ path: target, block: false, size: 64 * MiB }, await manifestOf(out));
     expect(r.grown).toBe(true);
     const last = await expectFills(target);
-    const grown = await withLoop(target, last.start * 512, last.size * 512, (dev) => inspect('ext4', dev));
+    const grown = await withLoop(target, last.start * 512, last.size * 512, (dev) => inspect(fs, dev));
     expect(grown.bytes).toBeGreaterThan(last.size * 512 - 2 * MiB);
     for (const [f, data] of Object.entries(FILES)) expect(grown.files[f]?.equals(data), f).toBe(true);
   });
+  }
 
   it('says why an XFS image has none', async () => {
     const reader = await openRawDisk(await makeDisk('xfs', 'gpt', 320));
