@@ -61,6 +61,22 @@ const NEEDS: Need[] = [
 ];
 const AGAIN = ' and run `netrestore build-env` again';
 
+/**
+ * What grows the last partition's filesystem after a restore onto a larger
+ * disk (restore-agent/grow.ts), with their libraries; sfdisk and partx are
+ * above. util-linux's losetup: busybox's has no --sizelimit or --show. XFS
+ * and btrfs are left out: their modules and tools add 2.6 MB compressed
+ * (xfs.ko 0.7, btrfs.ko and its deps 1.0, the btrfs program 0.9) to an
+ * initrd already near its 50 MB; both grow while mounted, so the agent says
+ * to run xfs_growfs or `btrfs filesystem resize max` once the system runs.
+ */
+const GROW_TOOLS: Need[] = [
+  ['/usr/sbin/e2fsck', 'e2fsprogs'],
+  ['/usr/sbin/resize2fs', 'e2fsprogs'],
+  ['/usr/sbin/ntfsresize', 'ntfs-3g'],
+  ['/usr/sbin/losetup', 'mount'],
+];
+
 /** The iPXE first stages served as they are (Debian 12's ipxe has no arm64 build). */
 const IPXE = ['undionly.kpxe', 'snponly.efi', 'ipxe.efi'];
 
@@ -196,7 +212,7 @@ async function atomicWrite(path: string, data: Buffer | string): Promise<void> {
 
 export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   const t0 = performance.now();
-  requirePackages('BUILD_ENV', NEEDS, AGAIN);
+  requirePackages('BUILD_ENV', [...NEEDS, ...GROW_TOOLS], AGAIN);
   const kernelVersion = o.kernel ?? (await newestKernel());
   const vmlinuz = `/boot/vmlinuz-${kernelVersion}`;
   if (!existsSync(vmlinuz) || !existsSync(`/lib/modules/${kernelVersion}/modules.dep`)) throw missingPackage('BUILD_ENV', `kernel ${kernelVersion}`, `linux-image-${kernelVersion}`, AGAIN);
@@ -231,6 +247,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\n# GC flag: see bin/netrestore\nexec /usr/bin/node --external-memory-accounted-in-global-limit /opt/netrestore/agent.mjs "$@"\n') });
   await tree.addProgram('/usr/sbin/sfdisk');
   await tree.addProgram('/usr/bin/partx');
+  for (const [path] of GROW_TOOLS) await tree.addProgram(path);
   const mods = await stageModules(tree, kernelVersion, work);
   await busyboxLinks(tree);
 

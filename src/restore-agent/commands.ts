@@ -94,8 +94,9 @@ function registerRestore(cli: Command): void {
       .requiredOption('--target <path>', 'the disk to write (a missing file is created)')
       .option('--yes', 'do not ask before writing over a disk that holds data')
       .option('--no-verify', 'skip reading the disk back against the image checksum')
+      .option('--no-grow', 'on a larger disk, keep the image\'s layout instead of growing the last partition and its filesystem')
       .option('--parallel <n>', 'chunks in flight', (v) => Number(v), DEFAULT_PARALLEL),
-  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; parallel: number }) => {
+  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; grow: boolean; parallel: number }) => {
     const base = { image: o.image, target: o.target };
     const bar = terminalProgress();
     const t0 = performance.now();

@@ -10,6 +10,7 @@ import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
 import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
 import type { Progress } from '../shared/progress.ts';
+import { growAfterRestore } from './grow.ts';
 import { closeTarget, describeContents, mountedFrom, openTarget } from './target.ts';
 
 export type Contents = 'partition-table' | 'data' | 'empty';
@@ -36,6 +37,8 @@ export interface RestoreJob {
   task?: number | undefined;
   parallel?: number;
   verify?: boolean;
+  /** false: keep the image's layout on a larger disk (`--no-grow`). */
+  grow?: boolean;
   /** Asked when the disk holds something, or the image is a DC/Exchange; false stops the job. */
   confirm: (m: Manifest, targetSize: number, contents: Contents) => Promise<boolean>;
   onManifest?: (m: Manifest) => void;
@@ -47,6 +50,8 @@ export interface RestoreSummary extends RestoreStats {
   image: string;
   target: string;
   seconds: number;
+  /** The last partition and its filesystem grew to fill a larger disk. */
+  grown: boolean;
 }
 
 export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<RestoreSummary> {
@@ -76,9 +81,10 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
         }
       },
     });
+    const { grown } = await growAfterRestore(target, m, { grow: j.grow, warn: j.warn });
     void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: 'done', done: m.source.size, total: m.source.size });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesWritten }, j.warn);
-    return { ...stats, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
+    return { ...stats, grown, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
     await reportTask(client, j.task, 'failed', { error: (err as Error).message }, j.warn);
     throw err;

@@ -25,7 +25,9 @@ export type ErrorCode =
   | 'USAGE'
   | 'BUILD_ENV'
   | 'BAD_REQUEST'
-  | 'DRILL';
+  | 'DRILL'
+  | 'GROW_FAILED'
+  | 'MINIMAL_FORM';
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;

@@ -46,7 +46,7 @@ describe.runIf(canLoop)('restore to a block device', () => {
   it('writes, verifies, moves the GPT backup, and the kernel sees the partitions', async () => {
     const r = await restore();
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, verified: true, gptRelocated: true });
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, verified: true, gptRelocated: true, grown: true });
     const parts = (await execa('lsblk', ['-lno', 'NAME', loop])).stdout.split('\n').map((s) => s.trim());
     const base = loop.replace('/dev/', '');
     expect(parts).toEqual(expect.arrayContaining([`${base}p1`, `${base}p2`, `${base}p3`]));

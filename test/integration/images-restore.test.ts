@@ -84,15 +84,24 @@ describe('publish and restore round trip', () => {
     expect(Number(s.bytesStored)).toBeLessThan(0.01 * Number(s.bytesTotal));
   });
 
-  it('restores to a larger disk and moves the GPT backup header to its end', async () => {
+  it('restores to a larger disk with --no-grow: the layout stays, the GPT backup header moves to its end', async () => {
     const target = join(dir, 'bigger.raw');
     await execa('truncate', ['-s', '128M', target]);
-    const s = json((await nr(restoreArgs('gpt-server', target))).stdout);
-    expect(s).toMatchObject({ ok: true, verified: true, gptRelocated: true });
+    const s = json((await nr(restoreArgs('gpt-server', target, ['--no-grow']))).stdout);
+    expect(s).toMatchObject({ ok: true, verified: true, gptRelocated: true, grown: false });
     const v = await execa('sfdisk', ['--verify', target], { reject: false, all: true });
     expect(v.all).toMatch(/No errors detected/);
     // The 32 MiB the image did not cover is now usable space of the partition table.
     expect(Number(/A total of (\d+) free sectors/.exec(v.all)?.[1])).toBeGreaterThan(65536);
+  });
+
+  it('restores to a larger disk and grows the last partition (NTFS) to its end', async () => {
+    const target = join(dir, 'grown.raw');
+    await execa('truncate', ['-s', '128M', target]);
+    const s = json((await nr(restoreArgs('gpt-server', target))).stdout);
+    expect(s).toMatchObject({ ok: true, verified: true, grown: true });
+    const t = JSON.parse((await execa('sfdisk', ['-J', target])).stdout).partitiontable;
+    expect(t.partitions.at(-1).start + t.partitions.at(-1).size - 1).toBe(t.lastlba);
   });
 
   it('refuses a target smaller than the image, and one that holds data without --yes', async () => {
