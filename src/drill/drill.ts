@@ -158,7 +158,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     result.ok = result.phases.length === 5 && result.phases.every((p) => p.ok);
   } catch (err) {
     // A failed step is already in the phases; anything else is a drill that could not run.
-    if (!(err instanceof StepFailed)) throw err;
+    if ((err as Error | undefined)?.name !== 'StepFailed') throw err;
   } finally {
     if (!result.console && vms[0]) result.console = vms[0].console();
     await cleanup.run();
@@ -166,7 +166,10 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   return result;
 }
 
-class StepFailed extends Error {}
+/** Internal: ends the drill after a failed phase, which the result already holds; never shown. */
+class StepFailed extends Error {
+  override name = 'StepFailed';
+}
 
 async function step<T>(r: DrillResult, name: Phase['name'], log: (l: string) => void, fn: () => Promise<{ detail: string; next: T }>): Promise<T> {
   const t0 = performance.now();

@@ -11,10 +11,10 @@
  *   POST /api/progress            a restore or capture reports how far it is
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { parseManifest, sha256, ManifestError, NAME_PATTERN } from '../shared/format.ts';
+import { parseManifest, sha256, NAME_PATTERN } from '../shared/format.ts';
 import { takeLock } from '../images/maintenance.ts';
 import type { FileStore } from '../images/store.ts';
-import { StoreError } from '../images/store.ts';
+import { isNetrestoreError } from '../shared/errors.ts';
 import { decompress } from '../shared/zstd.ts';
 import type { Logger } from '../log.ts';
 import { bearerToken } from './bearer.ts';
@@ -137,7 +137,7 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
     try {
       m = parseManifest(JSON.stringify(req.body), 'the committed manifest');
     } catch (err) {
-      return void fail(res, 400, (err as ManifestError).message);
+      return void fail(res, 400, (err as Error).message);
     }
     const absent: string[] = [];
     for (const h of new Set(m.chunks)) if (h && !(await o.store.hasChunk(h))) absent.push(h);
@@ -145,7 +145,7 @@ export function imagesApi(o: ImagesApiOptions): express.Router {
     try {
       await o.store.writeManifest(m);
     } catch (err) {
-      if (err instanceof StoreError) return void fail(res, 409, err.message);
+      if (isNetrestoreError(err, 'IMAGE_EXISTS')) return void fail(res, 409, err.message);
       throw err;
     }
     o.log.info('images.published', { image: m.name, bytes: m.source.size, via: 'capture', from: req.ip });

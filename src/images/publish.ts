@@ -9,6 +9,7 @@ import { Limiter } from '../shared/limit.ts';
 import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
 import type { ImageStore } from './store.ts';
 import { compress } from '../shared/zstd.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 
 export interface Progress {
   phase: string;
@@ -30,10 +31,6 @@ export interface PublishOptions {
   lock?: (name: string) => Promise<() => Promise<void>>;
 }
 
-export class PublishError extends Error {
-  override name = 'PublishError';
-}
-
 export async function publish(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
   checkName(o.name);
   const unlock = o.lock ? await o.lock(o.name) : async () => {};
@@ -45,7 +42,7 @@ export async function publish(reader: DiskReader, store: ImageStore, o: PublishO
 }
 
 async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
-  if (await store.readManifest(o.name)) throw new PublishError(`an image named ${o.name} exists already; choose another name or remove it with \`netrestore images rm ${o.name}\``);
+  if (await store.readManifest(o.name)) throw new NetrestoreError('IMAGE_EXISTS', `an image named ${o.name} exists already; choose another name or remove it with \`netrestore images rm ${o.name}\``);
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const role = o.role ?? 'generic';
   const table = await describeDisk(reader);

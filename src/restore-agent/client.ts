@@ -7,7 +7,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Manifest } from '../shared/format.ts';
 import { parseManifest } from '../shared/format.ts';
-import { HttpInto, IntoError } from './http-into.ts';
+import { HttpInto, isIntoError } from './http-into.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 
 interface Reply {
   status: number;
@@ -48,15 +49,6 @@ function send(url: URL, method: string, headers: Record<string, string>, payload
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-export class ServerError extends Error {
-  override name = 'ServerError';
-  readonly status: number | undefined;
-  constructor(message: string, status?: number) {
-    super(message);
-    this.status = status;
-  }
 }
 
 export interface ClientOptions {
@@ -103,7 +95,7 @@ export class ImagesClient {
       } catch (err) {
         reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       }
-      if (Date.now() > deadline) throw new ServerError(`the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
+      if (Date.now() > deadline) throw new NetrestoreError('SERVER_UNREACHABLE', `the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
       this.#o.onRetry?.(`${method} ${path}`, attempt, reason);
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
     }
@@ -115,7 +107,7 @@ export class ImagesClient {
       const r = await into.get(url.pathname + url.search, headers, buf);
       return { ...r, ok: r.status >= 200 && r.status < 300 };
     } catch (err) {
-      if (err instanceof IntoError) return send(url, 'GET', headers, undefined);
+      if (isIntoError(err)) return send(url, 'GET', headers, undefined);
       throw err;
     }
   }
@@ -128,8 +120,9 @@ export class ImagesClient {
     } catch {
       // not JSON: keep the status
     }
-    if (res.status === 401) throw new ServerError(`the server refused the token: ${err}`, 401);
-    throw new ServerError(`${what}: ${err}`, res.status);
+    if (res.status === 401) throw new NetrestoreError('TOKEN_REFUSED', `the server refused the token (${err}): pass the admin token with --token or NETRESTORE_TOKEN`);
+    if (res.status === 404 && /^no image named /.test(err)) throw new NetrestoreError('IMAGE_NOT_FOUND', `${what}: ${err}`);
+    throw new NetrestoreError('SERVER_ERROR', `${what}: ${err}`);
   }
 
   /** The published images, without their chunk lists. */
