@@ -7,6 +7,7 @@ import { Option } from 'commander';
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
+import { positiveInt } from '../shared/cli-args.ts';
 import { DEFAULT_EXPECT } from '../drill/expect.ts';
 import { junitReport, summaryLine } from '../drill/report.ts';
 
@@ -29,7 +30,7 @@ export function registerDrillCommand(cli: Command): void {
     .addOption(new Option('--mode <mode>', 'full: netrestore is the DHCP server; proxy: beside dnsmasq as the site DHCP server').choices(['full', 'proxy']).default('full'))
     .option('--expect <regex>', 'what the restored system prints on its serial console once up', DEFAULT_EXPECT.source)
     .option('--report <file>', 'write a JUnit XML report here')
-    .option('--timeout <seconds>', 'longest wait for each phase', (v) => Number(v), 900)
+    .option('--timeout <seconds>', 'longest wait for each phase', positiveInt, 900)
     .option('--json', 'print the result as JSON')
     .action(async (o: { image: string; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean }) => {
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'BIND_TO_DEVICE'
   | 'SOCKET'
   | 'STATE_DB'
+  | 'STORE_UNUSABLE'
   | 'IMAGE_NAME'
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_EXISTS'
@@ -71,13 +72,14 @@ export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
   BIND_TO_DEVICE: { when: 'the DHCP socket cannot be tied to --interface', fix: 'run as root or grant cap_net_raw' },
   SOCKET: { when: 'a socket cannot be opened for another reason', fix: 'read the system error in the message' },
   STATE_DB: { when: 'the state database (--state) cannot be opened or is damaged', fix: 'check the path and its permissions, or restore it from a backup' },
+  STORE_UNUSABLE: { when: 'the image store (--images) cannot be created, read or written', fix: 'check the path and its permissions' },
   IMAGE_NAME: { when: 'an image name has characters other than letters, digits, dot, dash and underscore', fix: 'choose a name like `web-2024.1`' },
   IMAGE_NOT_FOUND: { when: 'no image has that name in the store', fix: 'see `netrestore images list`' },
   IMAGE_EXISTS: { when: 'an image with that name is already published', fix: 'choose another name, or remove the old one with `netrestore images rm`' },
   IMAGE_DAMAGED: { when: 'an image lacks a chunk, or a chunk changed, in the store', fix: 'run `netrestore images verify`, then import the image from an export or publish it again' },
   MANIFEST_INVALID: { when: "an image's manifest is not valid JSON or not a netrestore manifest", fix: 'the manifest is damaged: import the image from an export or publish it again' },
   SOURCE_NOT_FOUND: { when: 'the disk to publish or capture does not exist', fix: 'check the path' },
-  SOURCE_UNREADABLE: { when: 'the disk to publish cannot be read (qemu-img or qemu-nbd fails on it)', fix: 'check the file, and that qemu-utils is installed' },
+  SOURCE_UNREADABLE: { when: 'the disk to publish or capture cannot be opened or read (permissions, or qemu-img and qemu-nbd fail on it)', fix: 'check the file and its permissions, and that qemu-utils is installed' },
   SOURCE_FORMAT: { when: 'the disk is in a format netrestore cannot read', fix: 'convert it with qemu-img to raw or qcow2' },
   DISK_READ: { when: 'a disk ended before its size said, or was cut off while being read', fix: 'check the disk and run again' },
   ARCHIVE_INVALID: { when: 'the input of `images import` is not a netrestore export', fix: 'give it a file written by `netrestore images export`' },
@@ -96,6 +98,9 @@ export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
   BUILD_ENV: { when: '`netrestore build-env` lacks a tool or a kernel', fix: 'install what the message names' },
   DRILL: { when: 'a drill cannot start (not root, no restore environment)', fix: 'do what the message says, e.g. run `netrestore build-env` first' },
 };
+
+/** Codes for input the user gave wrong: the command line exits 2 for these, 1 for every other. */
+export const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['USAGE', 'IMAGE_NAME', 'CONFIG_INVALID', 'CMDLINE_INVALID']);
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;
