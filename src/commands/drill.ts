@@ -45,6 +45,7 @@ export function registerDrillCommand(cli: Command): void {
         restoreTimeoutS: o.timeout * 2,
         bootTimeoutS: o.timeout,
         log: (l) => process.stderr.write(`drill: ${l}\n`),
+        accel: process.env.NETRESTORE_QEMU_ACCEL,
       });
       if (o.report) await writeFile(o.report, junitReport(r));
       if (o.json) process.stdout.write(JSON.stringify({ ...r, console: undefined, summary: summaryLine(r) }) + '\n');

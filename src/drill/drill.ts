@@ -37,6 +37,8 @@ export interface DrillOptions {
   restoreTimeoutS?: number;
   bootTimeoutS?: number;
   log?: (line: string) => void;
+  /** qemu's accelerator (see VmOptions.accel). */
+  accel?: string;
 }
 
 const MAC = '52:54:00:d1:11:01';
@@ -112,7 +114,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       const task = createTask(join(work, 'state.db'), o.image);
       return { detail: `task ${task} for ${MAC}; service on ${NET.srv.split('/')[0]} (${o.mode} DHCP)`, next: { lan, served, tap, disk, task } };
     });
-    const vm = startVm({ ns: lan.bridgeNs, tap, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'n', memoryMiB: 1024 });
+    const vm = startVm({ ns: lan.bridgeNs, tap, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'n', memoryMiB: 1024, accel: o.accel });
     vms.push(vm);
     const t0 = Date.now();
     cleanup.add(() => vm.stop());
@@ -139,7 +141,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     await step(result, 'boot-restored-disk', log, async () => {
       // UEFI: fresh NVRAM, as the network boot left no entry for a disk that was blank then;
       // the firmware then finds \EFI\BOOT\BOOTX64.EFI by itself.
-      const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk' });
+      const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk', accel: o.accel });
       vms.push(booted);
       cleanup.add(() => booted.stop());
       try {
