@@ -58,6 +58,7 @@ export async function importImage(store: FileStore, input: Readable, lock?: (nam
   const reading = pipeline(input, extract).catch((err: Error) => {
     throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive is damaged or truncated (${err.message}): use another copy of the export`, { cause: err });
   });
+  reading.catch(() => {}); // awaited below; when the loop fails first, its failure is the one reported
   try {
     for await (const entry of extract) {
       const name = entry.header.name;
