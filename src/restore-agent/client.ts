@@ -8,7 +8,7 @@ import https from 'node:https';
 import type { Manifest } from '../shared/format.ts';
 import { parseManifest } from '../shared/format.ts';
 import { HttpInto, isIntoError } from './http-into.ts';
-import { NetrestoreError } from '../shared/errors.ts';
+import { CATALOGUE, NetrestoreError, type ErrorCode } from '../shared/errors.ts';
 
 interface Reply {
   status: number;
@@ -115,12 +115,15 @@ export class ImagesClient {
   #json<T>(res: Reply, what: string): T {
     if (res.ok) return JSON.parse(res.body.toString('utf8')) as T;
     let err = `HTTP ${res.status}`;
+    let code: unknown;
     try {
-      err = (JSON.parse(res.body.toString('utf8')) as { error?: string }).error ?? err;
+      ({ error: err = err, code } = JSON.parse(res.body.toString('utf8')) as { error?: string; code?: unknown });
     } catch {
       // not JSON: keep the status
     }
     if (res.status === 401) throw new NetrestoreError('TOKEN_REFUSED', `the server refused the token (${err}): pass the admin token with --token or NETRESTORE_TOKEN`);
+    // The server's own code where it sends one; its 404 for an image by the words until it does.
+    if (typeof code === 'string' && code !== 'INTERNAL' && Object.hasOwn(CATALOGUE, code)) throw new NetrestoreError(code as ErrorCode, `${what}: ${err}`);
     if (res.status === 404 && /^no image named /.test(err)) throw new NetrestoreError('IMAGE_NOT_FOUND', `${what}: ${err}`);
     throw new NetrestoreError('SERVER_ERROR', `${what}: ${err}`);
   }
