@@ -89,7 +89,9 @@ export async function importImage(store: FileStore, input: Readable, lock?: (nam
   } catch (err) {
     // tar-stream's parse errors come out of the iterator too; system errors (ENOSPC …) pass as they are.
     if (isNetrestoreError(err) || typeof (err as NodeJS.ErrnoException).code === 'string') throw err;
-    throw new NetrestoreError('ARCHIVE_INVALID', `the input is not a netrestore export (${(err as Error).message}): give \`images import\` a file written by \`netrestore images export\``, { cause: err });
+    const why = (err as Error).message;
+    if (manifest) throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive of image ${manifest.name} is damaged or truncated (${why}): use another copy of the export`, { cause: err });
+    throw new NetrestoreError('ARCHIVE_INVALID', `the input is not a netrestore export, or is cut off before its manifest (${why}): give \`images import\` a file written by \`netrestore images export\``, { cause: err });
   } finally {
     await unlock?.();
   }
