@@ -90,7 +90,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     await cli.parseAsync(argv);
   } catch (err) {
-    if (isCommanderExit(err)) process.exit(err.exitCode);
+    // Help asked for: 0; help shown because no subcommand was given: a usage error.
+    if (isCommanderExit(err)) process.exit(err.code === 'commander.help' && err.exitCode !== 0 ? 2 : err.exitCode);
     const debug = argv.includes('--debug') || env.NETRESTORE_DEBUG === '1';
     // exit, not exitCode: a half-started serve may hold sockets open. stdout and stderr are synchronous here.
     process.exit(reportFailure(err, { json: wantsJson(seen.command, argv.slice(2)), debug }));

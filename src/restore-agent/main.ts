@@ -82,7 +82,7 @@ registerAgentCommands(cli);
 
 const seen = guardCommands(cli);
 await cli.parseAsync(process.argv).catch((err: unknown) => {
-  if (isCommanderExit(err)) return void (process.exitCode = err.exitCode);
+  if (isCommanderExit(err)) return void (process.exitCode = err.code === 'commander.help' && err.exitCode !== 0 ? 2 : err.exitCode);
   const argv = process.argv.slice(2);
   process.exitCode = reportFailure(err, { json: wantsJson(seen.command, argv), debug: argv.includes('--debug') || process.env.NETRESTORE_DEBUG === '1' });
 });

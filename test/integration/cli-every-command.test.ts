@@ -170,6 +170,15 @@ describe('every subcommand says in one line what went wrong', () => {
     }
   }, 120_000);
 
+  it('shows the help and exits 2 when a command needs a subcommand and got none', async () => {
+    for (const group of allCommands(cli).filter((c) => c.commands.length > 0)) {
+      const r = await execa(BIN, path(group) ? path(group).split(' ') : [], { reject: false, cwd: dir });
+      expect(r.exitCode, path(group)).toBe(2);
+      expect(r.stderr).toMatch(/^Usage: netrestore/);
+      expect(r.stderr).not.toMatch(/^ {4}at /m);
+    }
+  }, 120_000);
+
   it('prints its version', async () => {
     const pkg = JSON.parse((await import('node:fs')).readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     const r = await execa(BIN, ['--version']);
