@@ -1,11 +1,14 @@
 /**
  * The one command line. Each subcommand validates its configuration once and
- * hands it to the part that does the work; errors a user can meet print one
- * line and exit 1.
+ * hands it to the part that does the work. On bad input or a failure: one
+ * line on stderr (the stack only with --debug or NETRESTORE_DEBUG=1), a JSON
+ * object on stdout under --json, exit 2 for a usage error and 1 for a failure.
+ * Only this layer reads the environment.
  */
 import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
 import { loadServeConfig, readConfigFile } from './config/load.ts';
-import { isNetrestoreError } from './shared/errors.ts';
+import { guardCommands, isCommanderExit, reportFailure, wantsJson } from './shared/cli-report.ts';
 import { createLogger, streamSink } from './log.ts';
 import { registerImageCommands } from './commands/images.ts';
 import { registerAgentCommands } from './restore-agent/commands.ts';
@@ -15,6 +18,8 @@ import { registerBuildEnvCommand } from './commands/build-env.ts';
 import { registerDrillCommand } from './commands/drill.ts';
 import { registerAuditCommand } from './commands/audit.ts';
 
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const toInt = (v: string) => (/^\d+$/.test(v) ? Number(v) : v);
 const portOrOff = (v: string) => (v === 'off' ? v : toInt(v));
 const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filter(Boolean)];
@@ -22,8 +27,8 @@ const list = (v: string, prev: string[] = []) => [...prev, ...v.split(',').filte
 export function program(): Command {
   const cli = new Command('netrestore')
     .description('Network-boot disaster recovery: PXE boot, restore and capture disk images, VM restore drills')
-    .showHelpAfterError()
-    .configureOutput({ outputError: (s, write) => write(s) });
+    .version(VERSION, '--version', 'print the version of netrestore')
+    .option('--debug', 'on an error, print its stack too (or set NETRESTORE_DEBUG=1)');
 
   cli
     .command('serve')
@@ -81,16 +86,19 @@ export function program(): Command {
   return cli;
 }
 
-export async function main(argv: string[]): Promise<void> {
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const cli = program();
+  const seen = guardCommands(cli);
   try {
-    await program().parseAsync(argv);
+    await cli.parseAsync(argv);
   } catch (err) {
-    if (isNetrestoreError(err)) {
-      process.stderr.write(`netrestore: ${err.message}\n`);
-      process.exit(1);
-    }
-    throw err;
+    // Help asked for: 0; help shown because no subcommand was given: a usage error.
+    if (isCommanderExit(err)) process.exit(err.code === 'commander.help' && err.exitCode !== 0 ? 2 : err.exitCode);
+    const debug = argv.includes('--debug') || env.NETRESTORE_DEBUG === '1';
+    // exit, not exitCode: a half-started serve may hold sockets open. stdout and stderr are synchronous here.
+    process.exit(reportFailure(err, { json: wantsJson(seen.command, argv.slice(2)), debug }));
   }
 }
 
-await main(process.argv);
+// Run when started as the command, not when a test imports program().
+if (import.meta.main) await main(process.argv);

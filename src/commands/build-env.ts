@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { formatBytes } from '../shared/progress.ts';
+import { wholeNumber } from '../shared/cli-args.ts';
 
 /** Kernel + initrd above this take too long to load over a busy network (and in a drill under TCG). */
 export const SIZE_GOAL = 50 * 1000 * 1000;
@@ -15,7 +16,7 @@ export function registerBuildEnvCommand(cli: Command): void {
     .description('build the restore environment (Debian kernel, busybox initramfs with drivers, Node 24, the agent) and the iPXE binaries into boot-assets/dist')
     .option('--out <dir>', 'output directory', 'boot-assets/dist')
     .option('--kernel <version>', 'kernel version under /lib/modules (default: the newest installed)')
-    .option('--level <n>', 'zstd level of the initrd (19 small, 3 fast)', (v) => Number(v), 19)
+    .option('--level <n>', 'zstd level of the initrd (19 small, 3 fast)', wholeNumber, 19)
     .option('--force', 'rebuild the initrd even when nothing changed')
     .option('--json', 'print the report as JSON')
     .action(async (o: { out: string; kernel?: string; level: number; force?: boolean; json?: boolean }) => {

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
 import { FileStore } from '../images/store.ts';
+import { positiveInt } from '../shared/cli-args.ts';
 import { DEFAULT_EXPECT } from '../drill/expect.ts';
 import { junitReport, summaryLine } from '../drill/report.ts';
 
@@ -30,7 +31,7 @@ export function registerDrillCommand(cli: Command): void {
     .addOption(new Option('--mode <mode>', 'full: netrestore is the DHCP server; proxy: beside dnsmasq as the site DHCP server').choices(['full', 'proxy']).default('full'))
     .option('--expect <regex>', 'what the restored system prints on its serial console once up', DEFAULT_EXPECT.source)
     .option('--report <file>', 'write a JUnit XML report here')
-    .option('--timeout <seconds>', 'longest wait for each phase', (v) => Number(v), 900)
+    .option('--timeout <seconds>', 'longest wait for each phase', positiveInt, 900)
     .option('--json', 'print the result as JSON')
     .action(async (o: { image: string; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean }) => {
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
@@ -46,6 +47,7 @@ export function registerDrillCommand(cli: Command): void {
         restoreTimeoutS: o.timeout * 2,
         bootTimeoutS: o.timeout,
         log: (l) => process.stderr.write(`drill: ${l}\n`),
+        accel: process.env.NETRESTORE_QEMU_ACCEL,
       });
       if (o.report) await writeFile(o.report, junitReport(r));
       if (o.json) process.stdout.write(JSON.stringify({ ...r, console: undefined, summary: summaryLine(r) }) + '\n');

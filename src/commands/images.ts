@@ -3,16 +3,20 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { resolve } from 'node:path';
 import { exportImage, importImage } from '../images/archive.ts';
-import { ROLES, ROLE_WARNINGS, type Manifest, type Role } from '../shared/format.ts';
+import { checkName, ROLES, ROLE_WARNINGS, type Manifest, type Role } from '../shared/format.ts';
 import { collectGarbage, removeImage, verifyImage } from '../images/maintenance.ts';
 import { publish } from '../images/publish.ts';
 import { openSource } from '../images/source.ts';
 import { FileStore, type ImageStore } from '../images/store.ts';
 import { NetrestoreError } from '../shared/errors.ts';
+import { positiveNumber } from '../shared/cli-args.ts';
 import { formatBytes, terminalProgress } from '../shared/progress.ts';
 
 const imagesOption = () => new Option('--images <dir>', 'image store directory').default('images');
-const openStore = (dir: string) => new FileStore(resolve(dir)).init();
+const openStore = (dir: string) =>
+  new FileStore(resolve(dir)).init().catch((err: NodeJS.ErrnoException) => {
+    throw new NetrestoreError('STORE_UNUSABLE', `cannot use ${dir} as the image store (${err.code ?? err.message}): check --images and its permissions`, { cause: err });
+  });
 
 async function mustRead(store: ImageStore, name: string): Promise<Manifest> {
   const m = await store.readManifest(name);
@@ -32,14 +36,18 @@ export function registerImageCommands(cli: Command): void {
     .requiredOption('--name <name>', 'image name (letters, digits, . _ -)')
     .option('--description <text>', 'what this image is', '')
     .addOption(new Option('--role <role>', 'server role; some carry warnings shown at restore').choices([...ROLES]).default('generic'))
-    .option('--chunk-size <MiB>', 'chunk size in MiB', (v) => Number(v), 4)
+    .option('--chunk-size <MiB>', 'chunk size in MiB', positiveNumber, 4)
     .addOption(imagesOption())
     .option('--json', 'print a JSON summary at the end')
     .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; images: string; json?: boolean }) => {
-      const store = await openStore(o.images);
+      checkName(o.name); // before anything is opened or created
+      const reader = await openSource(source);
+      const store = await openStore(o.images).catch(async (err: unknown) => {
+        await reader.close();
+        throw err;
+      });
       const warning = ROLE_WARNINGS[o.role];
       if (warning) process.stderr.write(`warning: ${warning}\n`);
-      const reader = await openSource(source);
       const bar = terminalProgress();
       const t0 = performance.now();
       try {

@@ -42,6 +42,7 @@ export interface DhcpPacket {
   options: Map<number, Buffer>;
 }
 
+/** Internal: a malformed packet from the network; the DHCP server drops it and logs why, no user sees it. */
 export class DecodeError extends Error {
   override name = 'DecodeError';
 }

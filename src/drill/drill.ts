@@ -40,6 +40,8 @@ export interface DrillOptions {
   restoreTimeoutS?: number;
   bootTimeoutS?: number;
   log?: (line: string) => void;
+  /** qemu's accelerator (see VmOptions.accel). */
+  accel?: string;
 }
 
 const MAC = '52:54:00:d1:11:01';
@@ -115,7 +117,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
       const task = createTask(join(work, 'state.db'), o.image);
       return { detail: `task ${task} for ${MAC}; service on ${NET.srv.split('/')[0]} (${o.mode} DHCP)`, next: { lan, served, tap, disk, task } };
     });
-    const vm = startVm({ ns: lan.bridgeNs, tap, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'n', memoryMiB: 1024 });
+    const vm = startVm({ ns: lan.bridgeNs, tap, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'n', memoryMiB: 1024, accel: o.accel });
     vms.push(vm);
     const t0 = Date.now();
     cleanup.add(() => vm.stop());
@@ -142,7 +144,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     await step(result, 'boot-restored-disk', log, async () => {
       // UEFI: fresh NVRAM, as the network boot left no entry for a disk that was blank then;
       // the firmware then finds \EFI\BOOT\BOOTX64.EFI by itself.
-      const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk' });
+      const booted = startVm({ ns: lan.bridgeNs, mac: MAC, firmware: o.firmware, workDir: work, disk, boot: 'c', snapshot: true, memoryMiB: 1024, nvram: 'disk', accel: o.accel });
       vms.push(booted);
       cleanup.add(() => booted.stop());
       try {
@@ -161,7 +163,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     result.ok = result.phases.length === 5 && result.phases.every((p) => p.ok);
   } catch (err) {
     // A failed step is already in the phases; anything else is a drill that could not run.
-    if (!(err instanceof StepFailed)) throw err;
+    if ((err as Error | undefined)?.name !== 'StepFailed') throw err;
   } finally {
     if (!result.console && vms[0]) result.console = vms[0].console();
     await cleanup.run();
@@ -169,7 +171,10 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
   return result;
 }
 
-class StepFailed extends Error {}
+/** Internal: ends the drill after a failed phase, which the result already holds; never shown. */
+class StepFailed extends Error {
+  override name = 'StepFailed';
+}
 
 async function step<T>(r: DrillResult, name: Phase['name'], log: (l: string) => void, fn: () => Promise<{ detail: string; next: T }>): Promise<T> {
   const t0 = performance.now();

@@ -22,13 +22,6 @@ export function qemuAvailable(): boolean {
   return existsSync('/usr/bin/qemu-system-x86_64') && existsSync('/usr/lib/ipxe/qemu/pxe-virtio.rom');
 }
 
-/**
- * TCG unless told otherwise: a /dev/kvm that exists can still be unusable
- * (nested, no VT-x exposed) and then qemu crawls. NETRESTORE_QEMU_ACCEL=kvm
- * on a machine with working KVM makes drills several times faster.
- */
-const accel = (): string => process.env.NETRESTORE_QEMU_ACCEL || 'tcg';
-
 export interface VmOptions {
   /** Namespace holding the tap device (qemu runs there); none: no network, qemu runs here. */
   ns?: string;
@@ -48,10 +41,16 @@ export interface VmOptions {
   kernel?: { vmlinuz: string; initrd: string; append: string };
   /** UEFI: which NVRAM copy to use; a new name is a machine whose firmware has never booted. */
   nvram?: string;
+  /**
+   * qemu's accelerator, TCG unless told otherwise: a /dev/kvm that exists can still be unusable
+   * (nested, no VT-x exposed) and then qemu crawls. `kvm` on a machine with working KVM makes
+   * drills several times faster (the command line passes NETRESTORE_QEMU_ACCEL here).
+   */
+  accel?: string;
 }
 
 export function startVm(o: VmOptions): Vm {
-  const args = ['-machine', `${o.firmware === 'uefi' ? 'q35' : 'pc'},accel=${accel()}`, '-m', String(o.memoryMiB ?? 512), '-nographic', '-no-reboot', '-boot', o.boot ?? 'n'];
+  const args = ['-machine', `${o.firmware === 'uefi' ? 'q35' : 'pc'},accel=${o.accel || 'tcg'}`, '-m', String(o.memoryMiB ?? 512), '-nographic', '-no-reboot', '-boot', o.boot ?? 'n'];
   if (o.firmware === 'uefi') {
     const vars = join(o.workDir, `vars-${o.mac.replace(/:/g, '')}${o.nvram ? `-${o.nvram}` : ''}.fd`);
     if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);

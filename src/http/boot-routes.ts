@@ -13,7 +13,8 @@ import { RouteTable } from './auth.ts';
 import { input } from './reply.ts';
 import { bootQuery, loginQuery } from './schemas.ts';
 import { httpTransport, type BootFace } from '../menus/boot-face.ts';
-import { DirectoryProvider, ProviderError } from '../tftp/provider.ts';
+import { DirectoryProvider } from '../tftp/provider.ts';
+import { isNetrestoreError } from '../shared/errors.ts';
 
 export interface BootRoutesOptions {
   base: string;
@@ -42,7 +43,7 @@ export function bootRoutes(o: BootRoutesOptions): RouteTable {
     try {
       real = await files.resolve(name);
     } catch (err) {
-      const denied = err instanceof ProviderError && err.kind === 'access';
+      const denied = isNetrestoreError(err, 'BOOT_FILE_DENIED');
       o.log.info('http.boot-file-refused', { file: name, from: req.ip, reason: (err as Error).message });
       return void res.status(denied ? 403 : 404).type('text/plain').send(denied ? 'access denied\n' : 'not found\n');
     }

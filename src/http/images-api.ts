@@ -17,7 +17,7 @@ import express from 'express';
 import { manifestSchema, sha256, NAME_PATTERN } from '../shared/format.ts';
 import { removeImage } from '../images/maintenance.ts';
 import type { ImageStore } from '../images/store.ts';
-import { StoreError } from '../images/store.ts';
+import { isNetrestoreError } from '../shared/errors.ts';
 import { decompress } from '../shared/zstd.ts';
 import type { Logger } from '../log.ts';
 import type { AuditLog } from '../state/audit.ts';
@@ -108,7 +108,7 @@ export function imageRoutes(o: ImagesApiOptions): RouteTable {
     try {
       await o.store.writeManifest(m);
     } catch (err) {
-      if (err instanceof StoreError) return void fail(res, 409, err.message);
+      if (isNetrestoreError(err, 'IMAGE_EXISTS')) return void fail(res, 409, err.message);
       throw err;
     }
     o.log.info('images.published', { image: m.name, bytes: m.source.size, via: 'capture', from: req.ip });

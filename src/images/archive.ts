@@ -10,10 +10,7 @@ import tar from 'tar-stream';
 import { parseManifest, sha256, type Manifest } from '../shared/format.ts';
 import type { ImageStore, Unlock } from './store.ts';
 import { decompress } from '../shared/zstd.ts';
-
-export class ArchiveError extends Error {
-  override name = 'ArchiveError';
-}
+import { isNetrestoreError, NetrestoreError } from '../shared/errors.ts';
 
 export async function exportImage(store: ImageStore, m: Manifest, out: Writable): Promise<{ chunks: number; bytes: number }> {
   const pack = tar.pack();
@@ -25,7 +22,7 @@ export async function exportImage(store: ImageStore, m: Manifest, out: Writable)
   let bytes = json.length;
   for (const h of new Set(m.chunks.filter((x): x is string => x !== null))) {
     const chunk = await store.openChunk(h);
-    if (!chunk) throw new ArchiveError(`image ${m.name}: chunk ${h} is missing from the store; run \`netrestore images verify ${m.name}\``);
+    if (!chunk) throw new NetrestoreError('IMAGE_DAMAGED', `image ${m.name}: chunk ${h} is missing from the store; run \`netrestore images verify ${m.name}\``);
     const { size } = chunk;
     await new Promise<void>((resolve, reject) => {
       const entry = pack.entry({ name: `chunks/${h}.zst`, size, mode: 0o644 }, (err) => (err ? reject(err) : resolve()));
@@ -44,7 +41,7 @@ async function collect(stream: AsyncIterable<unknown>, limit: number): Promise<B
   let n = 0;
   for await (const b of stream) {
     n += (b as Buffer).length;
-    if (n > limit) throw new ArchiveError(`an archive entry is larger than ${limit} bytes`);
+    if (n > limit) throw new NetrestoreError('ARCHIVE_INVALID', `an archive entry is larger than ${limit} bytes`);
     parts.push(b as Buffer);
   }
   return Buffer.concat(parts);
@@ -57,7 +54,7 @@ export async function importImage(store: ImageStore, input: Readable): Promise<M
   let unlock: Unlock | undefined;
   const got = new Set<string>();
   const reading = pipeline(input, extract).catch((err: Error) => {
-    throw new ArchiveError(`the archive is damaged or truncated: ${err.message}`);
+    throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive is damaged or truncated (${err.message}): use another copy of the export`, { cause: err });
   });
   // An import that stops early (a damaged chunk) breaks the pipeline too: its own error is the one to report.
   reading.catch(() => {});
@@ -68,32 +65,35 @@ export async function importImage(store: ImageStore, input: Readable): Promise<M
       const name = entry.header.name;
       if (name === 'manifest.json') {
         manifest = parseManifest((await collect(entry, 64 * 1024 * 1024)).toString('utf8'), 'the archive\'s manifest');
-        if (await store.readManifest(manifest.name)) throw new ArchiveError(`an image named ${manifest.name} exists already; remove it first with \`netrestore images rm ${manifest.name}\``);
+        if (await store.readManifest(manifest.name)) throw new NetrestoreError('IMAGE_EXISTS', `an image named ${manifest.name} exists already; remove it first with \`netrestore images rm ${manifest.name}\``);
         unlock = await store.lock(`import-${manifest.name}`);
         continue;
       }
       const m = /^chunks\/([0-9a-f]{64})\.zst$/.exec(name);
-      if (!manifest) throw new ArchiveError('the archive does not start with manifest.json: it is not a netrestore export');
-      if (!m) throw new ArchiveError(`unexpected entry ${name} in the archive`);
+      if (!manifest) throw new NetrestoreError('ARCHIVE_INVALID', 'the archive does not start with manifest.json: it is not a netrestore export');
+      if (!m) throw new NetrestoreError('ARCHIVE_INVALID', `unexpected entry ${name} in the archive`);
       const packed = await collect(entry, manifest.chunkSize + 1024 * 1024);
       const raw = await decompress(packed, manifest.chunkSize).catch((err: Error) => {
-        throw new ArchiveError(`chunk ${m[1]} in the archive cannot be decompressed (${err.message}): the archive is damaged`);
+        throw new NetrestoreError('ARCHIVE_DAMAGED', `chunk ${m[1]} in the archive cannot be decompressed (${err.message}): the archive is damaged`);
       });
-      if (sha256(raw) !== m[1]) throw new ArchiveError(`chunk ${m[1]} in the archive failed its checksum: the archive is damaged`);
+      if (sha256(raw) !== m[1]) throw new NetrestoreError('ARCHIVE_DAMAGED', `chunk ${m[1]} in the archive failed its checksum: the archive is damaged`);
       await store.writeChunk(m[1]!, packed);
       got.add(m[1]!);
     }
     await reading;
-    if (!manifest) throw new ArchiveError('the archive holds no manifest.json: it is not a netrestore export');
+    if (!manifest) throw new NetrestoreError('ARCHIVE_INVALID', 'the archive holds no manifest.json: it is not a netrestore export');
     for (const h of manifest.chunks) {
-      if (h && !got.has(h) && !(await store.hasChunk(h))) throw new ArchiveError(`the archive lacks chunk ${h} of image ${manifest.name}: it is truncated`);
+      if (h && !got.has(h) && !(await store.hasChunk(h))) throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive lacks chunk ${h} of image ${manifest.name}: it is truncated`);
     }
     await store.writeManifest(manifest);
     return manifest;
   } catch (err) {
-    // The tar reader's own failure (a truncated archive) comes out of the loop first, as a bare Error.
-    if (tarError && err === tarError) throw new ArchiveError(`the archive is damaged or truncated: ${tarError.message}`);
-    throw err;
+    // The tar reader's own failure (a truncated archive) comes out of the loop first, as a bare Error;
+    // system errors (ENOSPC …) pass as they are.
+    if (isNetrestoreError(err) || (typeof (err as NodeJS.ErrnoException).code === 'string' && err !== tarError)) throw err;
+    const why = (err as Error).message;
+    if (manifest) throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive of image ${manifest.name} is damaged or truncated (${why}): use another copy of the export`, { cause: err });
+    throw new NetrestoreError('ARCHIVE_INVALID', `the input is not a netrestore export, or is cut off before its manifest (${why}): give \`images import\` a file written by \`netrestore images export\``, { cause: err });
   } finally {
     await unlock?.();
   }

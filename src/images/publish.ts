@@ -10,6 +10,7 @@ import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
 import type { Progress } from '../shared/progress.ts';
 import type { ImageStore } from './store.ts';
 import { compress } from '../shared/zstd.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 
 export interface PublishOptions {
   name: string;
@@ -21,10 +22,6 @@ export interface PublishOptions {
   parallel?: number;
   onProgress?: (p: Progress<'publish'>) => void;
   now?: () => Date;
-}
-
-export class PublishError extends Error {
-  override name = 'PublishError';
 }
 
 export async function publish(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
@@ -39,7 +36,7 @@ export async function publish(reader: DiskReader, store: ImageStore, o: PublishO
 }
 
 async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOptions): Promise<Manifest> {
-  if (await store.readManifest(o.name)) throw new PublishError(`an image named ${o.name} exists already; choose another name or remove it with \`netrestore images rm ${o.name}\``);
+  if (await store.readManifest(o.name)) throw new NetrestoreError('IMAGE_EXISTS', `an image named ${o.name} exists already; choose another name or remove it with \`netrestore images rm ${o.name}\``);
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const role = o.role ?? 'generic';
   const table = await describeDisk(reader);

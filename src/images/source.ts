@@ -11,12 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NbdClient } from './nbd.ts';
 import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 
 export type { DiskReader };
-
-export class SourceError extends Error {
-  override name = 'SourceError';
-}
 
 /** The format of a disk file as qemu-img sees it. */
 export async function diskFormat(path: string): Promise<string> {
@@ -25,7 +22,7 @@ export async function diskFormat(path: string): Promise<string> {
     return (JSON.parse(r.stdout) as { format: string }).format;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'raw';
-    throw new SourceError(`cannot read ${path} as a disk image: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
+    throw new NetrestoreError('SOURCE_UNREADABLE', `cannot read ${path} as a disk image: ${(err as { stderr?: string }).stderr?.trim() || (err as Error).message}`);
   }
 }
 
@@ -51,18 +48,18 @@ async function nbdReader(path: string, format: string): Promise<DiskReader> {
     server.kill();
     const r = await server;
     await rm(dir, { recursive: true, force: true });
-    throw new SourceError(`qemu-nbd cannot export ${path}: ${String(r.stderr).trim() || (err as Error).message}; is qemu-utils installed?`);
+    throw new NetrestoreError('SOURCE_UNREADABLE', `qemu-nbd cannot export ${path}: ${String(r.stderr).trim() || (err as Error).message}; is qemu-utils installed?`);
   }
 }
 
 /** Open any supported source for reading. */
 export async function openSource(path: string): Promise<DiskReader> {
   const st = await stat(path).catch(() => {
-    throw new SourceError(`${path} does not exist`);
+    throw new NetrestoreError('SOURCE_NOT_FOUND', `${path} does not exist: check the path of the disk`);
   });
   if (st.isBlockDevice()) return openRawDisk(path);
   const format = await diskFormat(path);
   if (format === 'raw') return openRawDisk(path);
   if (['qcow2', 'vhdx', 'vmdk', 'vdi', 'vpc', 'qed'].includes(format)) return nbdReader(path, format);
-  throw new SourceError(`${path} is a ${format} disk image, which netrestore cannot read; convert it with qemu-img to raw or qcow2`);
+  throw new NetrestoreError('SOURCE_FORMAT', `${path} is a ${format} disk image, which netrestore cannot read; convert it with qemu-img to raw or qcow2`);
 }

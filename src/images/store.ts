@@ -16,6 +16,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat, unlink, writeFile } f
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { chunkPath, parseManifest, type Manifest } from '../shared/format.ts';
+import { isNetrestoreError, NetrestoreError } from '../shared/errors.ts';
 
 export interface ChunkInfo {
   hash: string;
@@ -55,10 +56,6 @@ export interface ImageStore {
   locks(): Promise<string[]>;
 }
 
-export class StoreError extends Error {
-  override name = 'StoreError';
-}
-
 async function durableWrite(tmpDir: string, target: string, data: Buffer | string, exclusive: boolean): Promise<void> {
   const tmp = join(tmpDir, `${randomBytes(8).toString('hex')}.tmp`);
   const fh = await open(tmp, 'wx');
@@ -71,7 +68,7 @@ async function durableWrite(tmpDir: string, target: string, data: Buffer | strin
   await mkdir(dirname(target), { recursive: true });
   if (exclusive && (await exists(target))) {
     await unlink(tmp);
-    throw new StoreError(`${target} exists`);
+    throw new NetrestoreError('IMAGE_EXISTS', `${target} exists`);
   }
   await rename(tmp, target);
   // The rename itself must survive a power cut: sync the directory that holds it.
@@ -123,7 +120,7 @@ export class FileStore implements ImageStore {
     try {
       return await readFile(this.chunkFile(hash));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`chunk ${hash} is missing from the store`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NetrestoreError('IMAGE_DAMAGED', `chunk ${hash} is missing from the store: run \`netrestore images verify\` to see which images need it`);
       throw err;
     }
   }
@@ -133,7 +130,7 @@ export class FileStore implements ImageStore {
     try {
       fh = await open(this.chunkFile(hash), 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new StoreError(`chunk ${hash} is missing from the store`);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NetrestoreError('IMAGE_DAMAGED', `chunk ${hash} is missing from the store: run \`netrestore images verify\` to see which images need it`);
       throw err;
     }
     try {
@@ -141,7 +138,7 @@ export class FileStore implements ImageStore {
       if (size > into.length) return undefined;
       for (let done = 0; done < size; ) {
         const { bytesRead } = await fh.read(into, done, size - done, done);
-        if (bytesRead === 0) throw new StoreError(`chunk ${hash} shrank while it was read`);
+        if (bytesRead === 0) throw new NetrestoreError('IMAGE_DAMAGED', `chunk ${hash} shrank while it was read: is something else writing the store?`);
         done += bytesRead;
       }
       return size;
@@ -211,7 +208,7 @@ export class FileStore implements ImageStore {
     try {
       await durableWrite(join(this.root, 'tmp'), this.#manifestFile(m.name), JSON.stringify(m, null, 1) + '\n', true);
     } catch (err) {
-      if (err instanceof StoreError) throw new StoreError(`an image named ${m.name} exists already; choose another name or remove it with \`netrestore images rm ${m.name}\``);
+      if (isNetrestoreError(err, 'IMAGE_EXISTS')) throw new NetrestoreError('IMAGE_EXISTS', `an image named ${m.name} exists already; choose another name or remove it with \`netrestore images rm ${m.name}\``);
       throw err;
     }
   }

@@ -115,7 +115,10 @@ export type Probe = { blank: true } | { blank: false; hash: string };
 /** A fetched chunk: written (and whether it read back different), or refused before a byte was written. */
 export type PutResult = { bad: string } | { bad?: undefined; readBackDiffers: boolean };
 
-/** An I/O failure in a thread, with the errno code kept for the message. */
+/**
+ * An I/O failure in a thread, with the errno code kept for the message.
+ * Internal: restore.ts always turns it into DISK_FAILING before a user sees it.
+ */
 export class ChunkIoError extends Error {
   override name = 'ChunkIoError';
   readonly code: string | undefined;
@@ -124,6 +127,9 @@ export class ChunkIoError extends Error {
     this.code = code;
   }
 }
+
+/** Matched by name, not instanceof (see shared/errors.ts). */
+export const isChunkIoError = (err: unknown): err is ChunkIoError => (err as Error | undefined)?.name === 'ChunkIoError';
 
 export class ChunkWorkers {
   readonly #threads: Threads;

@@ -7,7 +7,8 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Manifest } from '../shared/format.ts';
 import { parseManifest } from '../shared/format.ts';
-import { HttpInto, IntoError } from './http-into.ts';
+import { HttpInto, isIntoError } from './http-into.ts';
+import { CATALOGUE, NetrestoreError, type ErrorCode } from '../shared/errors.ts';
 
 interface Reply {
   status: number;
@@ -48,15 +49,6 @@ function send(url: URL, method: string, headers: Record<string, string>, payload
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-export class ServerError extends Error {
-  override name = 'ServerError';
-  readonly status: number | undefined;
-  constructor(message: string, status?: number) {
-    super(message);
-    this.status = status;
-  }
 }
 
 export interface ClientOptions {
@@ -103,7 +95,7 @@ export class ImagesClient {
       } catch (err) {
         reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       }
-      if (Date.now() > deadline) throw new ServerError(`the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
+      if (Date.now() > deadline) throw new NetrestoreError('SERVER_UNREACHABLE', `the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
       this.#o.onRetry?.(`${method} ${path}`, attempt, reason);
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(attempt, 5))));
     }
@@ -115,7 +107,7 @@ export class ImagesClient {
       const r = await into.get(url.pathname + url.search, headers, buf);
       return { ...r, ok: r.status >= 200 && r.status < 300 };
     } catch (err) {
-      if (err instanceof IntoError) return send(url, 'GET', headers, undefined);
+      if (isIntoError(err)) return send(url, 'GET', headers, undefined);
       throw err;
     }
   }
@@ -123,13 +115,17 @@ export class ImagesClient {
   #json<T>(res: Reply, what: string): T {
     if (res.ok) return JSON.parse(res.body.toString('utf8')) as T;
     let err = `HTTP ${res.status}`;
+    let code: unknown;
     try {
-      err = (JSON.parse(res.body.toString('utf8')) as { error?: string }).error ?? err;
+      ({ error: err = err, code } = JSON.parse(res.body.toString('utf8')) as { error?: string; code?: unknown });
     } catch {
       // not JSON: keep the status
     }
-    if (res.status === 401) throw new ServerError(`the server refused the token: ${err}`, 401);
-    throw new ServerError(`${what}: ${err}`, res.status);
+    if (res.status === 401) throw new NetrestoreError('TOKEN_REFUSED', `the server refused the token (${err}): pass the admin token with --token or NETRESTORE_TOKEN`);
+    // The server's own code where it sends one; its 404 for an image by the words until it does.
+    if (typeof code === 'string' && code !== 'INTERNAL' && Object.hasOwn(CATALOGUE, code)) throw new NetrestoreError(code as ErrorCode, `${what}: ${err}`);
+    if (res.status === 404 && /^no image named /.test(err)) throw new NetrestoreError('IMAGE_NOT_FOUND', `${what}: ${err}`);
+    throw new NetrestoreError('SERVER_ERROR', `${what}: ${err}`);
   }
 
   /** The published images, without their chunk lists. */

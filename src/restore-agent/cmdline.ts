@@ -2,6 +2,7 @@
  * What the boot menu tells the restore environment, on the kernel command
  * line (see menus/boot-plan.ts kernelCmdline). Pure.
  */
+import { NetrestoreError } from '../shared/errors.ts';
 
 export type AgentMode = 'menu' | 'restore' | 'capture' | 'shell';
 
@@ -14,10 +15,6 @@ export interface BootParams {
   disk: string | undefined;
 }
 
-export class CmdlineError extends Error {
-  override name = 'CmdlineError';
-}
-
 export function parseCmdline(text: string): BootParams {
   const kv = new Map<string, string>();
   for (const word of text.trim().split(/\s+/)) {
@@ -26,13 +23,13 @@ export function parseCmdline(text: string): BootParams {
   }
   const server = kv.get('server');
   if (!server || !/^https?:\/\/[^\s/]+/.test(server)) {
-    throw new CmdlineError('the kernel command line has no netrestore.server=http://SERVER:PORT: boot this environment from the netrestore menu, or add it by hand');
+    throw new NetrestoreError('CMDLINE_INVALID', 'the kernel command line has no netrestore.server=http://SERVER:PORT: boot this environment from the netrestore menu, or add it by hand');
   }
   const mode = (kv.get('mode') ?? 'menu') as AgentMode;
-  if (!['menu', 'restore', 'capture', 'shell'].includes(mode)) throw new CmdlineError(`netrestore.mode=${mode} is not one of menu, restore, capture, shell`);
+  if (!['menu', 'restore', 'capture', 'shell'].includes(mode)) throw new NetrestoreError('CMDLINE_INVALID', `netrestore.mode=${mode} is not one of menu, restore, capture, shell`);
   const taskText = kv.get('task');
   const task = taskText === undefined ? undefined : Number(taskText);
-  if (task !== undefined && !(Number.isInteger(task) && task > 0)) throw new CmdlineError(`netrestore.task=${taskText} is not a task number`);
+  if (task !== undefined && !(Number.isInteger(task) && task > 0)) throw new NetrestoreError('CMDLINE_INVALID', `netrestore.task=${taskText} is not a task number`);
   const disk = kv.get('disk');
   return {
     server,

@@ -12,6 +12,8 @@ import { ImagesClient } from './client.ts';
 import { captureJob, describeWhat, restoreJob } from './jobs.ts';
 import { DEFAULT_PARALLEL } from './restore.ts';
 import type { DiskReader } from '../shared/disk-reader.ts';
+import { positiveInt, positiveNumber } from '../shared/cli-args.ts';
+import { reportFailure } from '../shared/cli-report.ts';
 
 interface Common {
   server: string;
@@ -41,19 +43,22 @@ function clientFor(o: Common): ImagesClient {
   });
 }
 
-/** Print the summary (JSON or a sentence) and set the exit status from `ok`. */
-function finish(o: Common, summary: Record<string, unknown> & { ok: boolean; error?: string }, sentence: string): void {
-  if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
-  else if (summary.ok) process.stdout.write(sentence + '\n');
-  else process.stderr.write(`netrestore: ${summary.error}\n`);
-  if (!summary.ok) process.exitCode = 1;
+/** Print the summary of a run that worked: JSON or a sentence. */
+function finish(o: Common, summary: Record<string, unknown> & { ok: true }, sentence: string): void {
+  process.stdout.write((o.json ? JSON.stringify(summary) : sentence) + '\n');
+}
+
+/** A run that failed: one line, and under --json the summary with ok:false, code and error. */
+function failed(o: Common, cmd: Command, err: unknown, extra: Record<string, unknown>): void {
+  const debug = cmd.optsWithGlobals().debug === true || process.env.NETRESTORE_DEBUG === '1';
+  process.exitCode = reportFailure(err, { json: o.json === true, debug, extra });
 }
 
 const serverOptions = (c: Command) =>
   c
     .requiredOption('--server <url>', 'the netrestore server, e.g. http://10.0.0.1:8080')
     .option('--token <token>', 'token for the server (default: $NETRESTORE_TOKEN)')
-    .option('--task <id>', 'the one-shot task this runs for: reported started, then done or failed', (v) => Number(v))
+    .option('--task <id>', 'the one-shot task this runs for: reported started, then done or failed', positiveInt)
     .option('--json', 'print one JSON summary at the end');
 
 /** `open` reads the capture source: raw disks by default, the server's CLI passes one that also reads virtual disks. */
@@ -67,8 +72,8 @@ export function registerAgentCommands(cli: Command, open?: (path: string) => Pro
       .requiredOption('--name <name>', 'name of the new image')
       .option('--description <text>', 'what this image is', '')
       .addOption(new Option('--role <role>', 'server role').choices([...ROLES]).default('generic'))
-      .option('--chunk-size <MiB>', 'chunk size in MiB', (v) => Number(v), 4),
-  ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number }) => {
+      .option('--chunk-size <MiB>', 'chunk size in MiB', positiveNumber, 4),
+  ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number }, cmd: Command) => {
     const base = { image: o.name, source: o.source };
     const bar = terminalProgress();
     const t0 = performance.now();
@@ -80,7 +85,7 @@ export function registerAgentCommands(cli: Command, open?: (path: string) => Pro
       finish(o, { ok: true, ...base, ...stats, bytesFetched: 0, bytesWritten: 0, seconds: Number(r.seconds.toFixed(2)), verified: true }, `captured ${o.name}: ${formatBytes(r.bytesTotal)} read, ${formatBytes(r.bytesUploaded)} uploaded in ${r.seconds.toFixed(1)} s`);
     } catch (err) {
       bar.end();
-      finish(o, { ok: false, ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), error: (err as Error).message }, '');
+      failed(o, cmd, err, { ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)) });
     }
   });
 }
@@ -95,8 +100,8 @@ function registerRestore(cli: Command): void {
       .option('--yes', 'do not ask before writing over a disk that holds data')
       .option('--no-verify', 'skip reading the disk back against the image checksum')
       .option('--no-grow', 'on a larger disk, keep the image\'s layout instead of growing the last partition and its filesystem')
-      .option('--parallel <n>', 'chunks in flight', (v) => Number(v), DEFAULT_PARALLEL),
-  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; grow: boolean; parallel: number }) => {
+      .option('--parallel <n>', 'chunks in flight', positiveInt, DEFAULT_PARALLEL),
+  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; grow: boolean; parallel: number }, cmd: Command) => {
     const base = { image: o.image, target: o.target };
     const bar = terminalProgress();
     const t0 = performance.now();
@@ -112,7 +117,7 @@ function registerRestore(cli: Command): void {
       finish(o, { ok: true, ...base, ...r, seconds: Number(r.seconds.toFixed(2)) }, `restored ${o.image} to ${o.target}: ${formatBytes(r.bytesWritten)} written, ${r.chunksSkipped} chunks already right, ${r.verified ? 'verified' : 'not verified'}, ${r.seconds.toFixed(1)} s`);
     } catch (err) {
       bar.end();
-      finish(o, { ok: false, ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), verified: false, error: (err as Error).message }, '');
+      failed(o, cmd, err, { ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), verified: false });
     }
   });
 }

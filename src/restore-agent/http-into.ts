@@ -17,7 +17,10 @@ export interface IntoReply {
   body: Buffer;
 }
 
-/** The reply could not be read into the buffer (too large, or a shape this reader does not take). */
+/**
+ * The reply could not be read into the buffer (too large, or a shape this reader does not take).
+ * Internal: a signal to client.ts, which always asks again through node:http; no user sees it.
+ */
 export class IntoError extends Error {
   override name = 'IntoError';
   readonly code: string;
@@ -26,6 +29,9 @@ export class IntoError extends Error {
     this.code = code;
   }
 }
+
+/** Matched by name, not instanceof (see shared/errors.ts). */
+export const isIntoError = (err: unknown): err is IntoError => (err as Error | undefined)?.name === 'IntoError';
 
 const HEAD_END = Buffer.from('\r\n\r\n');
 

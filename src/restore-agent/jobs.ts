@@ -8,6 +8,7 @@ import { needsConfirmation, type Manifest, type Role } from '../shared/format.ts
 import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
 import type { Progress } from '../shared/progress.ts';
 import { growAfterRestore } from './grow.ts';
@@ -62,11 +63,11 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     const m = await client.manifest(j.image);
     j.onManifest?.(m);
     const mounted = await mountedFrom(j.target).catch(() => undefined);
-    if (mounted) throw new Error(`${mounted}: unmount it first; netrestore never writes a disk in use`);
+    if (mounted) throw new NetrestoreError('TARGET_IN_USE', `${mounted}: unmount it first; netrestore never writes a disk in use`);
     target = await openTarget(j.target, m.source.size);
     const contents = await describeContents(target);
     if ((contents !== 'empty' || needsConfirmation(m.role)) && !(await j.confirm(m, target.size, contents))) {
-      throw new Error(`${j.target} ${describeWhat(contents)}: not written; confirm with --yes (or type yes at the prompt)`);
+      throw new NetrestoreError('TARGET_NOT_CONFIRMED', `${j.target} ${describeWhat(contents)}: not written; confirm with --yes (or type yes at the prompt)`);
     }
     let lastReport = 0;
     const stats = await restore(client, m, target, {

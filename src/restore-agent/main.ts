@@ -6,6 +6,9 @@
  *   netrestore console     the same console, against a server named by hand
  *   netrestore disks       the disks of this machine
  *   netrestore restore|capture …   the pipelines, as on any Linux machine
+ *
+ * Errors as on the server's command line (shared/cli-report.ts): one line,
+ * exit 2 for usage and 1 for a failure, the stack with --debug.
  */
 import { Command } from 'commander';
 import { execa } from 'execa';
@@ -17,6 +20,7 @@ import { ImagesClient } from './client.ts';
 import { diskLine, diskWarning, listDisks } from './disks.ts';
 import { captureJob, restoreJob } from './jobs.ts';
 import { runConsole } from './console/session.ts';
+import { guardCommands, isCommanderExit, reportFailure, wantsJson } from '../shared/cli-report.ts';
 import { openConsoles, stdioTerminal } from './console/terminal.ts';
 
 function thisHost(server: string): { mac: string; ip: string; server: string } {
@@ -50,19 +54,14 @@ async function consoleSession(params: BootParams, onConsoles: boolean): Promise<
   }
 }
 
-const cli = new Command('netrestore').description('the netrestore agent in the restore environment');
+const cli = new Command('netrestore')
+  .description('the netrestore agent in the restore environment')
+  .option('--debug', 'on an error, print its stack too (or set NETRESTORE_DEBUG=1)');
 cli
   .command('boot')
   .description('read netrestore.* from the kernel command line and run the console (init starts this)')
   .action(async () => {
-    let params: BootParams;
-    try {
-      params = parseCmdline(await readFile('/proc/cmdline', 'utf8'));
-    } catch (err) {
-      process.stderr.write(`netrestore: ${(err as Error).message}\n`);
-      process.exitCode = 2;
-      return;
-    }
+    const params: BootParams = parseCmdline(await readFile('/proc/cmdline', 'utf8')); // CMDLINE_INVALID: exit 2
     await consoleSession(params, true);
   });
 cli
@@ -81,7 +80,9 @@ cli
   });
 registerAgentCommands(cli);
 
+const seen = guardCommands(cli);
 await cli.parseAsync(process.argv).catch((err: unknown) => {
-  process.stderr.write(`netrestore: ${(err as Error).message}\n`);
-  process.exitCode = 1;
+  if (isCommanderExit(err)) return void (process.exitCode = err.code === 'commander.help' && err.exitCode !== 0 ? 2 : err.exitCode);
+  const argv = process.argv.slice(2);
+  process.exitCode = reportFailure(err, { json: wantsJson(seen.command, argv), debug: argv.includes('--debug') || process.env.NETRESTORE_DEBUG === '1' });
 });

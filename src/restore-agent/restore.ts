@@ -10,7 +10,8 @@
 import { chunkSpan, type Manifest } from '../shared/format.ts';
 import { Limiter } from '../shared/limit.ts';
 import type { Progress } from '../shared/progress.ts';
-import { ChunkIoError, ChunkWorkers, sharedBuffer } from './chunk-workers.ts';
+import { ChunkWorkers, isChunkIoError, sharedBuffer } from './chunk-workers.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import type { ImagesClient } from './client.ts';
 import { flushBuffers, relocateGptBackup, settleBlockDevice, type Target } from './target.ts';
 
@@ -33,10 +34,6 @@ export interface RestoreStats {
   chunksWritten: number;
   verified: boolean;
   gptRelocated: boolean;
-}
-
-export class RestoreError extends Error {
-  override name = 'RestoreError';
 }
 
 // zstd's frame around an incompressible chunk adds a few bytes per 128 KiB block.
@@ -75,7 +72,7 @@ class Flusher {
 
 export async function restore(client: ImagesClient, m: Manifest, t: Target, o: RestoreOptions = {}): Promise<RestoreStats> {
   if (t.size < m.source.size) {
-    throw new RestoreError(`${t.path} holds ${t.size} bytes, but image ${m.name} needs ${m.source.size}: restore to a disk at least as large as the one it was taken from`);
+    throw new NetrestoreError('TARGET_TOO_SMALL', `${t.path} holds ${t.size} bytes, but image ${m.name} needs ${m.source.size}: restore to a disk at least as large as the one it was taken from`);
   }
   const stats: RestoreStats = { bytesTotal: m.source.size, bytesFetched: 0, bytesWritten: 0, chunksSkipped: 0, chunksWritten: 0, verified: false, gptRelocated: false };
   const verify = o.verify !== false;
@@ -93,8 +90,8 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   let done = 0;
   const progress = (phase: RestoreProgress['phase'], n: number) => o.onProgress?.({ phase, done: n, total: m.source.size });
   const ioFailed = (i: number, err: unknown): Error =>
-    err instanceof ChunkIoError
-      ? new RestoreError(`chunk ${i} of ${t.path} could not be read or written (${err.message}): the disk may be failing or full; check it, then run the restore again`)
+    isChunkIoError(err)
+      ? new NetrestoreError('DISK_FAILING', `chunk ${i} of ${t.path} could not be read or written (${err.message}): the disk may be failing or full; check it, then run the restore again`)
       : (err as Error);
 
   async function fetchAndPut(i: number, h: string, offset: number, length: number): Promise<boolean> {
@@ -117,7 +114,8 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
         bodies.push(body);
       }
     }
-    throw new RestoreError(
+    throw new NetrestoreError(
+      'IMAGE_DAMAGED',
       `image ${m.name}: chunk ${i} (${h.slice(0, 16)}…) failed its check twice, ${reason}: the image on the server is damaged; run \`netrestore images verify ${m.name}\` on the server, and restore another image or re-import this one`,
     );
   }
@@ -129,7 +127,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
     if (right) stats.chunksSkipped++;
     else {
       const differs = h === null ? await workers.zero(offset, length, readBack) : await fetchAndPut(i, h, offset, length);
-      if (differs) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
+      if (differs) throw new NetrestoreError('DISK_FAILING', `chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
       if (lastPass) written.push(i);
       stats.bytesWritten += length;
       stats.chunksWritten++;
@@ -161,7 +159,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
         const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
         await check.run(async () => {
           const same = await workers.check(offset, length, m.chunks[i] ?? null).catch((err: unknown) => Promise.reject(ioFailed(i, err)));
-          if (!same) throw new RestoreError(`chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
+          if (!same) throw new NetrestoreError('DISK_FAILING', `chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
           checked += length;
           progress('verify', checked);
         });

@@ -6,6 +6,7 @@ import { execa } from 'execa';
 import { constants } from 'node:fs';
 import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isZero } from '../shared/format.ts';
+import { NetrestoreError } from '../shared/errors.ts';
 import { parseTable } from '../shared/partitions.ts';
 import { blockGeometry } from '../shared/disk-reader.ts';
 import { fileHoles } from './holes.ts';
@@ -27,10 +28,6 @@ export interface Target {
   holes?: ((offset: number, length: number) => boolean) | undefined;
 }
 
-export class TargetError extends Error {
-  override name = 'TargetError';
-}
-
 /** Open for writing; a missing file is created at `createSize`. */
 export async function openTarget(path: string, createSize: number): Promise<Target> {
   const st = await stat(path).catch(() => undefined);
@@ -39,7 +36,7 @@ export async function openTarget(path: string, createSize: number): Promise<Targ
     await fh.truncate(createSize);
     return { path, block: false, size: createSize, fh, direct: await openDirect(path), fresh: true };
   }
-  if (st.isDirectory()) throw new TargetError(`${path} is a directory, not a disk`);
+  if (st.isDirectory()) throw new NetrestoreError('TARGET_INVALID', `${path} is a directory, not a disk: name a block device or a file`);
   const block = st.isBlockDevice();
   const fh = await open(path, 'r+');
   const size = block ? (await blockGeometry(path)).size : st.size;

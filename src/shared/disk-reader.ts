@@ -37,7 +37,10 @@ export async function readFully(fh: FileHandle, offset: number, length: number, 
 
 /** A raw file or block device, opened for reading. */
 export async function openRawDisk(path: string): Promise<DiskReader> {
-  const fh = await open(path, 'r');
+  const fh = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') throw new NetrestoreError('SOURCE_NOT_FOUND', `${path} does not exist: check the path of the disk`, { cause: err });
+    throw new NetrestoreError('SOURCE_UNREADABLE', `cannot open ${path}: ${err.message}`, { cause: err });
+  });
   const st = await fh.stat();
   const geometry = st.isBlockDevice() ? await blockGeometry(path) : { size: st.size, sectorSize: 512 };
   return { ...geometry, format: 'raw', read: (o, l, into) => readFully(fh, o, l, into), close: () => fh.close() };

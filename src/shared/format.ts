@@ -96,22 +96,18 @@ export const manifestSchema = z
 export type Manifest = z.infer<typeof manifestSchema>;
 export type Partition = z.infer<typeof partitionSchema>;
 
-export class ManifestError extends Error {
-  override name = 'ManifestError';
-}
-
 /** Parse and validate a manifest; a damaged or truncated one gives a sentence, not a stack. */
 export function parseManifest(text: string, where: string): Manifest {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ManifestError(`${where} is not valid JSON (${(err as Error).message}): the manifest is damaged or truncated`);
+    throw new NetrestoreError('MANIFEST_INVALID', `${where} is not valid JSON (${(err as Error).message}): the manifest is damaged or truncated`);
   }
   const r = manifestSchema.safeParse(raw);
   if (!r.success) {
     const first = r.error.issues[0]!;
-    throw new ManifestError(`${where} is not a valid image manifest: ${first.path.join('.') || '(top level)'}: ${first.message}`);
+    throw new NetrestoreError('MANIFEST_INVALID', `${where} is not a valid image manifest: ${first.path.join('.') || '(top level)'}: ${first.message}`);
   }
   return r.data;
 }

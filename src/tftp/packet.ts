@@ -35,6 +35,7 @@ export interface ReadRequest {
   options: Record<string, string>;
 }
 
+/** Internal: a malformed packet from the network; the TFTP server drops it and logs why, no user sees it. */
 export class TftpDecodeError extends Error {
   override name = 'TftpDecodeError';
 }

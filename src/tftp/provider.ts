@@ -6,6 +6,7 @@
  */
 import { open, realpath, stat } from 'node:fs/promises';
 import { sep } from 'node:path';
+import { NetrestoreError } from '../shared/errors.ts';
 
 export interface OpenFile {
   size: number;
@@ -18,28 +19,19 @@ export interface RequestContext {
 }
 
 export interface FileProvider {
-  /** Resolve and open a file, or throw a ProviderError. */
+  /** Resolve and open a file, or throw BOOT_FILE_NOT_FOUND / BOOT_FILE_DENIED. */
   open(path: string, ctx: RequestContext): Promise<OpenFile>;
-}
-
-export class ProviderError extends Error {
-  override name = 'ProviderError';
-  readonly kind: 'not-found' | 'access';
-  constructor(kind: 'not-found' | 'access', message: string) {
-    super(message);
-    this.kind = kind;
-  }
 }
 
 /** Text checks that need no file system: refused outright. */
 export function checkPath(path: string): string {
-  if (path.includes('\0')) throw new ProviderError('access', 'NUL in file name');
-  if (path.includes('\\')) throw new ProviderError('access', 'backslash in file name');
-  if (path.startsWith('/')) throw new ProviderError('access', 'absolute path');
+  if (path.includes('\0')) throw new NetrestoreError('BOOT_FILE_DENIED', 'NUL in file name');
+  if (path.includes('\\')) throw new NetrestoreError('BOOT_FILE_DENIED', 'backslash in file name');
+  if (path.startsWith('/')) throw new NetrestoreError('BOOT_FILE_DENIED', 'absolute path');
   const parts = path.split('/');
-  if (parts.some((p) => p === '..')) throw new ProviderError('access', 'parent directory in path');
+  if (parts.some((p) => p === '..')) throw new NetrestoreError('BOOT_FILE_DENIED', 'parent directory in path');
   const clean = parts.filter((p) => p !== '' && p !== '.').join('/');
-  if (clean === '') throw new ProviderError('not-found', 'empty file name');
+  if (clean === '') throw new NetrestoreError('BOOT_FILE_NOT_FOUND', 'empty file name');
   return clean;
 }
 
@@ -59,7 +51,7 @@ export class DirectoryProvider implements FileProvider {
   }
 
   /**
-   * The real path of a regular file under the root, or a ProviderError.
+   * The real path of a regular file under the root, or BOOT_FILE_NOT_FOUND / BOOT_FILE_DENIED.
    * Shared with the HTTP face (/boot/NAME), so both confine paths the same way.
    */
   async resolve(path: string): Promise<string> {
@@ -69,11 +61,11 @@ export class DirectoryProvider implements FileProvider {
     try {
       real = await realpath(`${root}/${clean}`);
     } catch {
-      throw new ProviderError('not-found', `${clean} not found`);
+      throw new NetrestoreError('BOOT_FILE_NOT_FOUND', `${clean} not found`);
     }
-    if (!real.startsWith(root + sep)) throw new ProviderError('access', `${clean} leads outside the boot directory`);
+    if (!real.startsWith(root + sep)) throw new NetrestoreError('BOOT_FILE_DENIED', `${clean} leads outside the boot directory`);
     const st = await stat(real);
-    if (!st.isFile()) throw new ProviderError('not-found', `${clean} is not a file`);
+    if (!st.isFile()) throw new NetrestoreError('BOOT_FILE_NOT_FOUND', `${clean} is not a file`);
     return real;
   }
 
@@ -131,7 +123,7 @@ export function toNetascii(data: Buffer): Buffer {
 export async function netasciiFile(f: OpenFile, maxSize = 16 * 1024 * 1024): Promise<OpenFile> {
   if (f.size > maxSize) {
     await f.close();
-    throw new ProviderError('access', `netascii transfer of a ${f.size}-byte file; use octet mode`);
+    throw new NetrestoreError('BOOT_FILE_DENIED', `netascii transfer of a ${f.size}-byte file; use octet mode`);
   }
   const data = await f.read(0, f.size);
   await f.close();

@@ -6,12 +6,12 @@
  * bounded and the disk is not asked once per block.
  */
 import dgram from 'node:dgram';
-import { bindError } from '../shared/errors.ts';
+import { bindError, isNetrestoreError } from '../shared/errors.ts';
 import type { Logger } from '../log.ts';
 import { BusyPoll, DEFAULT_BUSY_POLL_MS } from './busy-poll.ts';
 import { DEFAULT_LIMITS, negotiate, type Limits } from './negotiate.ts';
 import { dataHeader, decode, encode, ErrorCode, type ReadRequest, type TftpPacket } from './packet.ts';
-import { netasciiFile, ProviderError, type FileProvider, type OpenFile } from './provider.ts';
+import { netasciiFile, type FileProvider, type OpenFile } from './provider.ts';
 import { onAck, onClientError, onTimeout, start, type Action, type TransferState } from './transfer.ts';
 
 export interface TftpServerOptions {
@@ -165,8 +165,8 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
         file = await o.provider.open(req.filename, { client: { address: peer.address, port: peer.port } });
         if (req.mode === 'netascii') file = await netasciiFile(file);
       } catch (err) {
-        const known = err instanceof ProviderError;
-        const code = known && err.kind === 'access' ? ErrorCode.AccessViolation : ErrorCode.FileNotFound;
+        const known = isNetrestoreError(err, 'BOOT_FILE_DENIED') || isNetrestoreError(err, 'BOOT_FILE_NOT_FOUND');
+        const code = isNetrestoreError(err, 'BOOT_FILE_DENIED') ? ErrorCode.AccessViolation : ErrorCode.FileNotFound;
         sendRaw(errorPacket(code, known ? (code === ErrorCode.AccessViolation ? 'access violation' : 'file not found') : 'cannot read file'), true);
         o.log.info('tftp.refused', { client, file: req.filename, reason: (err as Error).message });
         return;

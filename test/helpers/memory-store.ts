@@ -5,7 +5,8 @@
  */
 import { Readable } from 'node:stream';
 import { parseManifest, type Manifest } from '../../src/shared/format.ts';
-import { StoreError, type ChunkInfo, type ImageStore, type OpenChunk, type Unlock } from '../../src/images/store.ts';
+import { NetrestoreError } from '../../src/shared/errors.ts';
+import { type ChunkInfo, type ImageStore, type OpenChunk, type Unlock } from '../../src/images/store.ts';
 
 export class MemoryStore implements ImageStore {
   /** Compressed chunks by hash; a test may damage one here. */
@@ -17,7 +18,7 @@ export class MemoryStore implements ImageStore {
 
   #chunk(hash: string): Buffer {
     const c = this.chunks.get(hash);
-    if (!c) throw new StoreError(`chunk ${hash} is missing from the store`);
+    if (!c) throw new NetrestoreError('IMAGE_DAMAGED', `chunk ${hash} is missing from the store`);
     return c.data;
   }
 
@@ -73,7 +74,7 @@ export class MemoryStore implements ImageStore {
   }
 
   async writeManifest(m: Manifest): Promise<void> {
-    if (this.#manifests.has(m.name)) throw new StoreError(`an image named ${m.name} exists already; choose another name or remove it with \`netrestore images rm ${m.name}\``);
+    if (this.#manifests.has(m.name)) throw new NetrestoreError('IMAGE_EXISTS', `an image named ${m.name} exists already; choose another name or remove it with \`netrestore images rm ${m.name}\``);
     this.#manifests.set(m.name, JSON.stringify(m));
   }
 

@@ -34,7 +34,7 @@ describe('serve start-up errors', () => {
     const file = join(dir, 'bad.json');
     (await import('node:fs')).writeFileSync(file, JSON.stringify({ tftpPort: 'sixty-nine' }));
     const r = await execa(BIN, ['serve', '--config', file], { reject: false });
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(2); // a value the user gave: a usage error
     expect(r.stderr).toMatch(/^netrestore: invalid configuration: tftpPort \(--tftp-port\): /);
   });
 

@@ -260,7 +260,7 @@ describe('the audit log', () => {
     const future = await execa(BIN, ['audit', '--state', stateFile, '--since', '2999-01-01']);
     expect(future.stdout).toBe('no audit entries match');
     const bad = await execa(BIN, ['audit', '--state', stateFile, '--since', 'last tuesday'], { reject: false });
-    expect(bad.exitCode).toBe(1);
+    expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/^netrestore: --since: last tuesday is neither a duration/);
   });
 
