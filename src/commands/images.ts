@@ -33,9 +33,10 @@ export function registerImageCommands(cli: Command): void {
     .option('--description <text>', 'what this image is', '')
     .addOption(new Option('--role <role>', 'server role; some carry warnings shown at restore').choices([...ROLES]).default('generic'))
     .option('--chunk-size <MiB>', 'chunk size in MiB', (v) => Number(v), 4)
+    .option('--raw', 'keep every byte, free space included (a forensic copy)')
     .addOption(imagesOption())
     .option('--json', 'print a JSON summary at the end')
-    .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; images: string; json?: boolean }) => {
+    .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; raw?: boolean; images: string; json?: boolean }) => {
       const store = await openStore(o.images);
       const warning = ROLE_WARNINGS[o.role];
       if (warning) process.stderr.write(`warning: ${warning}\n`);
@@ -49,14 +50,15 @@ export function registerImageCommands(cli: Command): void {
           role: o.role,
           chunkSize: Math.round(o.chunkSize * 1024 * 1024),
           sourcePath: resolve(source),
+          ...(o.raw ? { raw: true } : {}),
           onProgress: (p) => bar.update(p),
           lock: (n) => takeLock(store, `publish-${n}`),
         });
         bar.end();
         const seconds = (performance.now() - t0) / 1000;
-        const summary = { ok: true, image: m.name, source, bytesTotal: m.source.size, bytesStored: m.totals.stored, bytesShared: m.totals.shared, bytesZero: m.totals.zero, chunks: m.totals.chunks, seconds: Number(seconds.toFixed(2)), sha256: m.sha256 };
+        const summary = { ok: true, image: m.name, source, bytesTotal: m.source.size, bytesStored: m.totals.stored, bytesShared: m.totals.shared, bytesZero: m.totals.zero, bytesFree: m.totals.free, chunks: m.totals.chunks, seconds: Number(seconds.toFixed(2)), sha256: m.sha256 };
         if (o.json) out(JSON.stringify(summary));
-        else out(`published ${m.name}: ${formatBytes(m.source.size)} disk, ${formatBytes(m.totals.stored)} new in the store, ${formatBytes(m.totals.shared)} shared, ${formatBytes(m.totals.zero)} zeros, ${seconds.toFixed(1)} s`);
+        else out(`published ${m.name}: ${formatBytes(m.source.size)} disk, ${formatBytes(m.totals.stored)} new in the store, ${formatBytes(m.totals.shared)} shared, ${formatBytes(m.totals.zero)} zeros, ${formatBytes(m.totals.free)} free, ${seconds.toFixed(1)} s`);
       } finally {
         await reader.close();
       }

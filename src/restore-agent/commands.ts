@@ -67,8 +67,9 @@ export function registerAgentCommands(cli: Command, open?: (path: string) => Pro
       .requiredOption('--name <name>', 'name of the new image')
       .option('--description <text>', 'what this image is', '')
       .addOption(new Option('--role <role>', 'server role').choices([...ROLES]).default('generic'))
-      .option('--chunk-size <MiB>', 'chunk size in MiB', (v) => Number(v), 4),
-  ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number }) => {
+      .option('--chunk-size <MiB>', 'chunk size in MiB', (v) => Number(v), 4)
+      .option('--raw', 'keep every byte, free space included (a forensic copy)'),
+  ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number; raw?: boolean }) => {
     const base = { image: o.name, source: o.source };
     const bar = terminalProgress();
     const t0 = performance.now();

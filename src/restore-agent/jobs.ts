@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { Manifest, Role } from '../shared/format.ts';
 import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
+import type { UsedMapper } from '../shared/scan.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
 import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
@@ -99,6 +100,10 @@ export interface CaptureJob {
   description?: string;
   role?: Role;
   chunkSize?: number;
+  /** Keep every byte, free space included (a forensic copy). */
+  raw?: boolean;
+  /** Reads the used-block maps (default: partclone on the source). */
+  mapUsed?: UsedMapper;
   task?: number | undefined;
   /** Opens the source; the agent reads raw disks, the server's CLI also virtual disks (qcow2 …). */
   open?: (path: string) => Promise<DiskReader>;
@@ -125,6 +130,8 @@ export async function captureJob(client: ImagesClient, j: CaptureJob): Promise<C
       role: j.role ?? 'generic',
       ...(j.chunkSize ? { chunkSize: j.chunkSize } : {}),
       sourcePath: resolve(j.source),
+      ...(j.raw ? { raw: true } : {}),
+      ...(j.mapUsed ? { mapUsed: j.mapUsed } : {}),
       onProgress: (p) => j.onProgress?.(p),
     });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesTotal }, j.warn);
