@@ -25,6 +25,7 @@
 import { availableParallelism } from 'node:os';
 import { Threads } from '../shared/threads.ts';
 import { makeDecompressInto } from '../shared/zstd-into.ts';
+import type { Extent } from '../shared/used-areas.ts';
 
 const WORKER_SOURCE = String.raw`
 'use strict';
@@ -66,11 +67,15 @@ function writeAt(b, offset) {
   for (let done = 0; done < b.length; ) done += fs.writeSync(to, b, done, b.length - done, offset + done);
 }
 const ops = {
-  probe({ offset, length }) {
+  // 'free': [start, length] ranges of the chunk that no filesystem uses; they
+  // are zeros in the image, so the copy read here is zeroed there before it is
+  // compared: a target whose free space differs still holds the right chunk.
+  probe({ offset, length, free }) {
     const b = readAt(offset, length);
+    for (const [s, l] of free ?? []) b.fill(0, s, s + l);
     return isZero(b) ? { blank: true } : { blank: false, hash: sha256(b) };
   },
-  put({ body, hash, offset, length, readBack }) {
+  put({ body, hash, offset, length, readBack, writeLength }) {
     let raw;
     try {
       raw = decompressInto(body, data, length);
@@ -80,8 +85,10 @@ const ops = {
     if (raw === undefined) return { bad: 'it holds more bytes than the ' + length + ' the manifest says' };
     if (raw.length !== length) return { bad: 'it holds ' + raw.length + ' bytes where the manifest says ' + length };
     if (sha256(raw) !== hash) return { bad: 'its checksum does not match' };
-    writeAt(raw, offset);
-    return { readBackDiffers: readBack && !readAt(offset, length).equals(raw) };
+    // A target smaller than the source takes the chunk's head only (the rest is past its end).
+    const out = writeLength === undefined ? raw : raw.subarray(0, writeLength);
+    writeAt(out, offset);
+    return { readBackDiffers: readBack && !readAt(offset, out.length).equals(out) };
   },
   zero({ offset, length, readBack }) {
     writeAt(zeros.subarray(0, length), offset);
@@ -132,19 +139,19 @@ export class ChunkWorkers {
     this.#threads = new Threads(WORKER_SOURCE, { fd, directFd, chunkSize }, size, 'a disk thread');
   }
 
-  /** Read the target at a chunk and hash it (no hash where it is blank). */
-  async probe(offset: number, length: number): Promise<Probe> {
-    return (await this.#call({ op: 'probe', offset, length })) as Probe;
+  /** Read the target at a chunk and hash it (no hash where it is blank), its `free` ranges (relative to the chunk) taken as zeros. */
+  async probe(offset: number, length: number, free: Extent[] = []): Promise<Probe> {
+    return (await this.#call({ op: 'probe', offset, length, free: free.map((e) => [e.start, e.length]) })) as Probe;
   }
 
   /**
    * Decompress `body` (in a shared buffer), check it against `hash`, and only
-   * then write it at `offset`; with `readBack`, read it back (from the disk
+   * then write it (its first `writeLength` bytes, on a target that ends inside it) at `offset`; with `readBack`, read it back (from the disk
    * where O_DIRECT allows) and compare.
    */
-  async put(body: Buffer, hash: string, offset: number, length: number, readBack: boolean): Promise<PutResult> {
+  async put(body: Buffer, hash: string, offset: number, length: number, readBack: boolean, writeLength?: number): Promise<PutResult> {
     if (!(body.buffer instanceof SharedArrayBuffer)) throw new TypeError('ChunkWorkers.put needs a body in a buffer from sharedBuffer()');
-    return (await this.#call({ op: 'put', body, hash, offset, length, readBack })) as PutResult;
+    return (await this.#call({ op: 'put', body, hash, offset, length, readBack, ...(writeLength !== undefined && writeLength < length ? { writeLength } : {}) })) as PutResult;
   }
 
   /** Write zeros over a chunk (where the image has none stored and the target is not blank). */

@@ -92,11 +92,13 @@ function registerRestore(cli: Command): void {
       .command('restore')
       .description('restore an image from the server to a disk (file or block device); identical chunks are neither fetched nor written')
       .requiredOption('--image <name>', 'the image to restore')
-      .requiredOption('--target <path>', 'the disk to write (a missing file is created)')
+      .requiredOption('--target <path>', 'the disk to write: a block device, or a file outside /dev (a missing file is created)')
+      .option('--create-file', 'make a missing target as a file even under /dev')
       .option('--yes', 'do not ask before writing over a disk that holds data')
+      .option('--zero-free', 'write zeros over the free space too, for a disk that must be clean (otherwise it is left as it is)')
       .option('--no-verify', 'skip reading the disk back against the image checksum')
       .option('--parallel <n>', 'chunks in flight', (v) => Number(v), DEFAULT_PARALLEL),
-  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; parallel: number }) => {
+  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; zeroFree?: boolean; createFile?: boolean; parallel: number }) => {
     const base = { image: o.image, target: o.target };
     const bar = terminalProgress();
     const t0 = performance.now();

@@ -42,6 +42,10 @@ export interface RestoreJob {
   task?: number | undefined;
   parallel?: number;
   verify?: boolean;
+  /** Zero the free space too (free chunks are otherwise left as the target has them). */
+  zeroFree?: boolean;
+  /** Make a missing target as a file even under /dev. */
+  createFile?: boolean;
   /** Asked when the disk holds something, or the image is a DC/Exchange; false stops the job. */
   confirm: (m: Manifest, targetSize: number, contents: Contents) => Promise<boolean>;
   onManifest?: (m: Manifest) => void;
@@ -64,7 +68,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     j.onManifest?.(m);
     const mounted = await mountedFrom(j.target).catch(() => undefined);
     if (mounted) throw new Error(`${mounted}: unmount it first; netrestore never writes a disk in use`);
-    target = await openTarget(j.target, m.source.size);
+    target = await openTarget(j.target, m.source.size, { createFile: j.createFile === true });
     const contents = await describeContents(target);
     const risky = m.role === 'domain-controller' || m.role === 'exchange';
     if ((contents !== 'empty' || risky) && !(await j.confirm(m, target.size, contents))) {
@@ -74,6 +78,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     const stats = await restore(client, m, target, {
       parallel: j.parallel ?? DEFAULT_PARALLEL,
       verify: j.verify ?? true,
+      zeroFree: j.zeroFree === true,
       onProgress: (p) => {
         j.onProgress?.(p);
         const now = performance.now();

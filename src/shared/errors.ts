@@ -21,6 +21,8 @@ export type ErrorCode =
   | 'IMAGE'
   | 'IMAGE_NAME'
   | 'USED_MAP'
+  | 'TARGET'
+  | 'TARGET_TOO_SMALL'
   | 'DISK_READ'
   | 'USAGE'
   | 'BUILD_ENV'
