@@ -19,7 +19,7 @@ import { chunkSpan, manifestFree, type Manifest } from '../shared/format.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 import { formatBytes } from '../shared/progress.ts';
 import { Limiter } from '../shared/limit.ts';
-import { freeInChunk } from '../shared/used-areas.ts';
+import { freeInChunk, type Extent } from '../shared/used-areas.ts';
 import { ChunkIoError, ChunkWorkers, sharedBuffer } from './chunk-workers.ts';
 import type { ImagesClient } from './client.ts';
 import { flushBuffers, relocateGptBackup, settleBlockDevice, type Target } from './target.ts';
@@ -120,7 +120,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
       ? new RestoreError(`chunk ${i} of ${t.path} could not be read or written (${err.message}): the disk may be failing or full; check it, then run the restore again`)
       : (err as Error);
 
-  async function fetchAndPut(i: number, h: string, offset: number, length: number, writeLength: number): Promise<boolean> {
+  async function fetchAndPut(i: number, h: string, offset: number, length: number, writeLength: number, skip: Extent[]): Promise<boolean> {
     let reason = '';
     for (let attempt = 1; attempt <= 2; attempt++) {
       const body = bodies.pop() ?? sharedBuffer(m.chunkSize + BODY_SLACK);
@@ -134,7 +134,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
           packed = shared;
         }
         // A chunk cut by the target's end cannot be checked by its hash later: read it back now.
-        const r = await workers.put(packed, h, offset, length, readBack || (verify && writeLength < length), writeLength);
+        const r = await workers.put(packed, h, offset, length, readBack || (verify && writeLength < length), { writeLength, free: skip });
         if (r.bad === undefined) return r.readBackDiffers;
         reason = r.bad;
       } finally {
@@ -157,7 +157,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
       const probe = t.fresh || t.holes?.(offset, length) ? { blank: true as const } : await workers.probe(offset, length, zeroFree ? [] : inFree.ranges);
       const right = h === null ? probe.blank : !probe.blank && probe.hash === h;
       if (right) stats.chunksSkipped++;
-      else await write(i, h, offset, length);
+      else await write(i, h, offset, length, zeroFree ? [] : inFree.ranges);
     }
     done += length;
     progress('restore', done);
@@ -166,15 +166,16 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   /** The chunk that a smaller target's end cuts is written up to that end, whatever the target holds. */
   async function cutChunk(i: number, h: string | null, offset: number, length: number, writable: number): Promise<void> {
     if (writable === 0) return void stats.chunksSkipped++;
-    const differs = h === null ? await workers.zero(offset, writable, verify) : await fetchAndPut(i, h, offset, length, writable);
+    const differs = h === null ? await workers.zero(offset, writable, verify) : await fetchAndPut(i, h, offset, length, writable, []);
     if (differs) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
     stats.bytesWritten += writable;
     stats.chunksWritten++;
     if (!t.direct) flusher.wrote(writable);
   }
 
-  async function write(i: number, h: string | null, offset: number, length: number): Promise<void> {
-    const differs = h === null ? await workers.zero(offset, length, readBack) : await fetchAndPut(i, h, offset, length, length);
+  /** A chunk the target lacks: written but for its free ranges (`skip`), which stay as they are. */
+  async function write(i: number, h: string | null, offset: number, length: number, skip: Extent[]): Promise<void> {
+    const differs = h === null ? await workers.zero(offset, length, readBack, skip) : await fetchAndPut(i, h, offset, length, length, skip);
     if (differs) throw new RestoreError(`chunk ${i} of ${t.path} reads back different from what was written: the disk may be failing; run the restore again, or try another disk`);
     if (lastPass) written.push(i);
     stats.bytesWritten += length;
@@ -203,7 +204,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
       for (const i of written) {
         const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
         await check.run(async () => {
-          const same = await workers.check(offset, length, m.chunks[i] ?? null).catch((err: unknown) => Promise.reject(ioFailed(i, err)));
+          const same = await workers.check(offset, length, m.chunks[i] ?? null, zeroFree ? [] : freeInChunk(free, offset, length).ranges).catch((err: unknown) => Promise.reject(ioFailed(i, err)));
           if (!same) throw new RestoreError(`chunk ${i} of ${t.path} does not match image ${m.name} after it was written: the disk may be failing; run the restore again, or try another disk`);
           checked += length;
           progress('verify', checked);
