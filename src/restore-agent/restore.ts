@@ -22,7 +22,7 @@ import { Limiter } from '../shared/limit.ts';
 import { freeInChunk, type Extent } from '../shared/used-areas.ts';
 import { ChunkIoError, ChunkWorkers, sharedBuffer } from './chunk-workers.ts';
 import type { ImagesClient } from './client.ts';
-import { flushBuffers, relocateGptBackup, settleBlockDevice, type Target } from './target.ts';
+import { flushBuffers, relocateGptBackup, settleBlockDevice, zeroesOffloaded, zeroOut, type Target } from './target.ts';
 
 export interface RestoreProgress {
   phase: 'restore' | 'verify';
@@ -151,6 +151,10 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
     // Past the end of a smaller target: zeros or the old GPT backup (minTargetBytes says so).
     const writable = Math.max(0, Math.min(length, t.size - offset));
     if (inFree.all && !zeroFree) stats.chunksFree++;
+    else if (zeroedOut.has(i)) {
+      stats.bytesWritten += length;
+      stats.chunksWritten++;
+    }
     else if (writable < length) await cutChunk(i, h, offset, length, writable);
     else {
       // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
@@ -185,6 +189,33 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
 
   const written: number[] = [];
   const flusher = new Flusher(t);
+  const zeroedOut = zeroFree && t.block && (await zeroesOffloaded(t.path).catch(() => false)) ? await zeroFreeRuns() : new Set<number>();
+
+  /**
+   * With zeroFree on a device that zeroes by itself: the runs of chunks free
+   * throughout, zeroed in one request each and not read first. A run the
+   * device refuses is left to the chunk loop, which writes zeros.
+   */
+  async function zeroFreeRuns(): Promise<Set<number>> {
+    const done = new Set<number>();
+    let first = -1;
+    const flush = async (end: number) => {
+      if (first < 0) return;
+      const a = chunkSpan(first, m.chunkSize, m.source.size).offset;
+      const b = chunkSpan(end - 1, m.chunkSize, m.source.size);
+      if (b.offset + b.length <= t.size && (await zeroOut(t.path, a, b.offset + b.length - a))) for (let i = first; i < end; i++) done.add(i);
+      first = -1;
+    };
+    for (let i = 0; i < m.chunks.length; i++) {
+      const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
+      if (freeInChunk(free, offset, length).all) {
+        if (first < 0) first = i;
+      } else await flush(i);
+    }
+    await flush(m.chunks.length);
+    return done;
+  }
+
   try {
     for (let i = 0; i < m.chunks.length; i++) {
       const h = m.chunks[i] ?? null;
@@ -201,7 +232,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
       if (lastPass) await flushBuffers(t.path);
       let checked = 0;
       const check = new Limiter(o.parallel ?? DEFAULT_PARALLEL);
-      for (const i of written) {
+      for (const i of [...written, ...zeroedOut]) {
         const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
         await check.run(async () => {
           const same = await workers.check(offset, length, m.chunks[i] ?? null, zeroFree ? [] : freeInChunk(free, offset, length).ranges).catch((err: unknown) => Promise.reject(ioFailed(i, err)));

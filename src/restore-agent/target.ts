@@ -143,3 +143,20 @@ export async function relocateGptBackup(path: string): Promise<boolean> {
   const r = await execa('sfdisk', ['--relocate', 'gpt-bak-std', path], { reject: false });
   return r.exitCode === 0;
 }
+
+/**
+ * Does the device zero ranges itself (BLKZEROOUT offloaded as WRITE ZEROES /
+ * WRITE SAME, or a loop device's fallocate)? Then zeroing free space costs the
+ * machine no transfer, where writing zeros would cost a full write of it.
+ */
+export async function zeroesOffloaded(path: string): Promise<boolean> {
+  const name = (await realpath(path)).replace(/^\/dev\//, '');
+  const max = Number((await readFile(`/sys/class/block/${name}/queue/write_zeroes_max_bytes`, 'utf8').catch(() => '0')).trim());
+  return max > 0;
+}
+
+/** Zero a byte range of a block device with BLKZEROOUT (`blkdiscard -z`): true when it was done. */
+export async function zeroOut(path: string, offset: number, length: number): Promise<boolean> {
+  const r = await execa('blkdiscard', ['-z', '-o', String(offset), '-l', String(length), path], { reject: false });
+  return r.exitCode === 0;
+}

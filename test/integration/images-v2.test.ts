@@ -184,6 +184,62 @@ describe('an image of what the filesystem uses', () => {
   });
 });
 
+async function loopAvailable(): Promise<boolean> {
+  if (process.getuid?.() !== 0) return false;
+  return (await execa('losetup', ['-f'], { reject: false })).exitCode === 0;
+}
+const canLoop = await loopAvailable();
+
+describe.runIf(canLoop)('a block device target', () => {
+  it('zeros the free space with --zero-free (the device zeroes runs of free chunks itself), used areas equal', async () => {
+    const backing = join(dir, 'loop-backing.raw');
+    writeFileSync(backing, randomBytes(DISK));
+    const loop = (await execa('losetup', ['-f', '--show', backing])).stdout.trim();
+    try {
+      const r = await nr(restoreArgs('used-only', loop, ['--zero-free']));
+      expect(r.exitCode, r.all).toBe(0);
+      expect(json(r.stdout)).toMatchObject({ ok: true, verified: true, chunksFree: 0 });
+      const got = readFileSync(loop);
+      expect(firstDiff(got, source, used)).toBeUndefined();
+      expect(sha256(got)).toBe(m.sha256);
+      // Again: the disk is right as it is; only the free runs are zeroed anew, nothing is fetched.
+      const again = json((await nr(restoreArgs('used-only', loop, ['--zero-free']))).stdout);
+      expect(again).toMatchObject({ ok: true, bytesFetched: 0, verified: true });
+      // Those runs were zeroed by the device (BLKZEROOUT), not probed: they count as written each time.
+      expect(Number(again.bytesWritten)).toBeGreaterThan(30 * MiB);
+    } finally {
+      await execa('losetup', ['-d', loop], { reject: false });
+    }
+  });
+});
+
+describe('a GPT disk onto a smaller one', () => {
+  it('restores onto a disk between the minimum and the source size, and moves the GPT backup to its end', async () => {
+    const gpt = join(dir, 'gpt.raw');
+    await execa('truncate', ['-s', '80M', gpt]);
+    await execa('sfdisk', ['-q', gpt], { input: 'label: gpt\n1M,40M,L\n' });
+    const fd = openSync(gpt, 'r+');
+    writeSync(fd, randomBytes(40 * MiB), 0, 40 * MiB, MiB);
+    closeSync(fd);
+    const reader = await openRawDisk(gpt);
+    let g: Manifest;
+    try {
+      g = await publish(reader, await new FileStore(store).init(), { name: 'gpt-small', chunkSize: MiB });
+    } finally {
+      await reader.close();
+    }
+    expect(g.minTargetBytes).toBe(41 * MiB + 33 * 512);
+    const target = join(dir, 'gpt-target.raw');
+    await execa('truncate', ['-s', '48M', target]);
+    const r = await nr(restoreArgs('gpt-small', target));
+    expect(r.exitCode, r.all).toBe(0);
+    expect(json(r.stdout)).toMatchObject({ ok: true, verified: true, gptRelocated: true });
+    const v = await execa('sfdisk', ['--verify', target], { reject: false, all: true });
+    expect(v.all).toMatch(/No errors detected/);
+    expect(readFileSync(target).subarray(MiB, 41 * MiB).equals(readFileSync(gpt).subarray(MiB, 41 * MiB))).toBe(true);
+  });
+});
+
 describe('images of format 1 and targets that are not disks', () => {
   it('lists, verifies and restores a v1 manifest written by hand', async () => {
     const v2 = JSON.parse(readFileSync(join(store, 'manifests', 'whole.json'), 'utf8')) as Record<string, unknown> & { totals: Record<string, number> };
