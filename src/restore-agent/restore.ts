@@ -154,8 +154,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
     else if (zeroedOut.has(i)) {
       stats.bytesWritten += length;
       stats.chunksWritten++;
-    }
-    else if (writable < length) await cutChunk(i, h, offset, length, writable);
+    } else if (writable < length) await cutChunk(i, h, offset, length, writable);
     else {
       // A stored chunk is never all zeros, so a blank stretch of disk needs no hashing to know it differs.
       const probe = t.fresh || t.holes?.(offset, length) ? { blank: true as const } : await workers.probe(offset, length, zeroFree ? [] : inFree.ranges);
@@ -189,7 +188,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
 
   const written: number[] = [];
   const flusher = new Flusher(t);
-  const zeroedOut = zeroFree && t.block && (await zeroesOffloaded(t.path).catch(() => false)) ? await zeroFreeRuns() : new Set<number>();
+  let zeroedOut = new Set<number>();
 
   /**
    * With zeroFree on a device that zeroes by itself: the runs of chunks free
@@ -217,6 +216,7 @@ export async function restore(client: ImagesClient, m: Manifest, t: Target, o: R
   }
 
   try {
+    if (zeroFree && t.block && (await zeroesOffloaded(t.path).catch(() => false))) zeroedOut = await zeroFreeRuns();
     for (let i = 0; i < m.chunks.length; i++) {
       const h = m.chunks[i] ?? null;
       const { offset, length } = chunkSpan(i, m.chunkSize, m.source.size);
