@@ -22,6 +22,8 @@ import { mappedUse, type Extent } from '../../src/shared/used-areas.ts';
 import { publish } from '../../src/images/publish.ts';
 import { FileStore } from '../../src/images/store.ts';
 import { listDisks } from '../../src/restore-agent/disks.ts';
+import { ImagesClient } from '../../src/restore-agent/client.ts';
+import { captureJob } from '../../src/restore-agent/jobs.ts';
 
 const MiB = 1024 * 1024;
 const PORT = 18191;
@@ -37,6 +39,7 @@ let disk: string;
 let source: Buffer;
 let used: Extent[]; // absolute
 let m: Manifest;
+let usedMap: Awaited<ReturnType<typeof mappedUse>>;
 
 const nr = (args: string[]) => execa(BIN, args, { reject: false, all: true, env: {} });
 const json = (s: string) => JSON.parse(s.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -93,6 +96,7 @@ beforeAll(async () => {
 
   const rel = await ext4Used(part, PART_SIZE);
   const use = mappedUse(1, 'ext4', PART_SIZE, rel);
+  usedMap = use;
   used = [{ start: 0, length: PART_START }, ...use.used.map(([s, l]) => ({ start: PART_START + s, length: l }))];
   const fs = await new FileStore(store).init();
   const reader = await openRawDisk(disk);
@@ -130,6 +134,23 @@ describe('an image of what the filesystem uses', () => {
     const list = (await nr(['images', 'list', '--images', store])).stdout;
     expect(list).toMatch(/NAME .* SIZE .* USED .* STORED/);
     expect((await nr(['images', 'verify', 'used-only', '--images', store])).exitCode).toBe(0);
+  });
+
+  it('captures over HTTP uploading only the used bytes, to the same image as publish', async () => {
+    const client = new ImagesClient({ server: SERVER, token: TOKEN });
+    const raw = await captureJob(client, { source: disk, name: 'captured-raw', chunkSize: MiB, raw: true });
+    const c = await captureJob(client, { source: disk, name: 'captured', chunkSize: MiB, mapUsed: async () => [usedMap] });
+    expect(c.manifest.partitions).toEqual(m.partitions);
+    expect(c.manifest.sha256).toBe(m.sha256);
+    expect(c.manifest.chunks).toEqual(m.chunks);
+    // Publish stored the used chunks already, so nothing is uploaded; and the capture asked the
+    // server only about the chunks with used bytes, where the raw capture asked about the free space too.
+    expect(c.bytesUploaded).toBe(0);
+    const withData = (x: Manifest) => x.chunks.filter((h) => h !== null).length;
+    expect(c.chunksSkipped + c.chunksUploaded).toBe(withData(m));
+    expect(raw.chunksSkipped + raw.chunksUploaded).toBe(withData(raw.manifest));
+    expect(withData(m)).toBeLessThan(0.3 * withData(raw.manifest));
+    expect(raw.manifest.partitions[0]).toMatchObject({ mapped: false, reason: expect.stringMatching(/--raw/) });
   });
 
   it('restores onto a disk full of other data: used areas equal the source, free areas untouched; --zero-free zeros them', async () => {
