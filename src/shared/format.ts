@@ -125,7 +125,14 @@ export const manifestSchema = z
     chunkCount(m, ctx);
     if (m.minTargetBytes > m.source.size) ctx.addIssue({ code: 'custom', path: ['minTargetBytes'], message: `${m.minTargetBytes} is more than the ${m.source.size}-byte disk it was taken from` });
     for (const [i, u] of m.partitions.entries()) {
-      if (!m.partitionTable.partitions.some((p) => p.index === u.index)) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'index'], message: `partition ${u.index} is not in the partition table` });
+      const p = m.partitionTable.partitions.find((x) => x.index === u.index);
+      if (!p) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'index'], message: `partition ${u.index} is not in the partition table` });
+      // The free areas are derived from these extents: out of order or past the partition, they would call used bytes free.
+      let at = 0;
+      for (const [j, [start, length]] of u.used.entries()) {
+        if (start < at || (p && start + length > p.size)) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'used', j], message: `extent [${start}, ${length}] is out of order, overlaps another or ends past the partition` });
+        at = start + length;
+      }
     }
   });
 

@@ -63,6 +63,10 @@ describe('manifest versions', () => {
     expect(() => parseManifest(JSON.stringify({ ...v2, minTargetBytes: 4 * CHUNK }), 'big')).toThrow(/minTargetBytes: .*more than the/);
     expect(() => parseManifest(JSON.stringify({ ...v2, partitions: [wholeUse(7, undefined, 1, 'x')] }), 'idx')).toThrow(/partition 7 is not in the partition table/);
     expect(() => parseManifest(JSON.stringify({ ...v2, partitions: undefined }), 'np')).toThrow(/partitions/);
+    const bad = (used: [number, number][]) => JSON.stringify({ ...v2, partitions: [{ ...v2.partitions[0], used }] });
+    expect(() => parseManifest(bad([[0, 4096], [8192, CHUNK * 2]]), 'past')).toThrow(/partitions\.0\.used\.1: .*ends past the partition/);
+    expect(() => parseManifest(bad([[8192, 4096], [0, 4096]]), 'order')).toThrow(/out of order/);
+    expect(parseManifest(bad([[0, 4096], [8192, 4096]]), 'ok').partitions[0]!.used).toHaveLength(2);
     expect(() => parseManifest(JSON.stringify({ ...v1, version: 3 }), 'v3')).toThrow(/version/);
     // A v1 manifest carries no v2 fields.
     expect(() => parseManifest(JSON.stringify({ ...v1, minTargetBytes: 5 }), 'mixed')).toThrow(/minTargetBytes/);
