@@ -35,9 +35,11 @@ export async function readLayout(reader: DiskReader, o: { path?: string | undefi
   const table = await describeDisk(reader);
   const whole = (reason: string) => table.partitions.map((p) => wholeUse(p.index, p.filesystem, p.size, reason));
   if (o.raw) return { table, uses: whole('kept whole: --raw') };
-  if (o.mapUsed) return { table, uses: await o.mapUsed(o.path ?? '', table) };
-  if (!o.path) return { table, uses: whole('no disk path to read a used-block map from') };
-  return { table, uses: await mapPartitions(o.path, table, {}) };
+  if (!o.mapUsed && !o.path) return { table, uses: whole('no disk path to read a used-block map from') };
+  const mapped = await (o.mapUsed ?? ((path, t) => mapPartitions(path, t, {})))(o.path ?? '', table);
+  // One record per partition of the table, in its order: one the mapper left out is kept whole.
+  const uses = table.partitions.map((p) => mapped.find((u) => u.index === p.index) ?? wholeUse(p.index, p.filesystem, p.size, 'no used-block map'));
+  return { table, uses };
 }
 
 /** Where the last non-zero byte of `b` ends (0 if it is all zeros): 4 KiB at a time from the end, by memcmp. */
