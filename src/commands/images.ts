@@ -24,6 +24,12 @@ async function mustRead(store: ImageStore, name: string): Promise<Manifest> {
   return m;
 }
 
+/**
+ * The bytes an image holds data for: the disk less what the filesystems leave free.
+ * (Free bytes are counted from the maps, so the areas outside partitions count as used.)
+ */
+const usedBytes = (m: Pick<Manifest, 'source' | 'totals'>): number => m.source.size - m.totals.free;
+
 const out = (s: string): void => {
   process.stdout.write(s + '\n');
 };
@@ -37,9 +43,10 @@ export function registerImageCommands(cli: Command): void {
     .option('--description <text>', 'what this image is', '')
     .addOption(new Option('--role <role>', 'server role; some carry warnings shown at restore').choices([...ROLES]).default('generic'))
     .option('--chunk-size <MiB>', 'chunk size in MiB', positiveNumber, 4)
+    .option('--raw', 'keep every byte, free space included (a forensic copy)')
     .addOption(imagesOption())
     .option('--json', 'print a JSON summary at the end')
-    .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; images: string; json?: boolean }) => {
+    .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; raw?: boolean; images: string; json?: boolean }) => {
       checkName(o.name); // before anything is opened or created
       const reader = await openSource(source);
       const store = await openStore(o.images).catch(async (err: unknown) => {
@@ -57,13 +64,14 @@ export function registerImageCommands(cli: Command): void {
           role: o.role,
           chunkSize: Math.round(o.chunkSize * 1024 * 1024),
           sourcePath: resolve(source),
+          ...(o.raw ? { raw: true } : {}),
           onProgress: (p) => bar.update(p),
         });
         bar.end();
         const seconds = (performance.now() - t0) / 1000;
-        const summary = { ok: true, image: m.name, source, bytesTotal: m.source.size, bytesStored: m.totals.stored, bytesShared: m.totals.shared, bytesZero: m.totals.zero, chunks: m.totals.chunks, seconds: Number(seconds.toFixed(2)), sha256: m.sha256 };
+        const summary = { ok: true, image: m.name, source, bytesTotal: m.source.size, bytesStored: m.totals.stored, bytesShared: m.totals.shared, bytesZero: m.totals.zero, bytesFree: m.totals.free, chunks: m.totals.chunks, seconds: Number(seconds.toFixed(2)), sha256: m.sha256 };
         if (o.json) out(JSON.stringify(summary));
-        else out(`published ${m.name}: ${formatBytes(m.source.size)} disk, ${formatBytes(m.totals.stored)} new in the store, ${formatBytes(m.totals.shared)} shared, ${formatBytes(m.totals.zero)} zeros, ${seconds.toFixed(1)} s`);
+        else out(`published ${m.name}: ${formatBytes(m.source.size)} disk, ${formatBytes(m.totals.stored)} new in the store, ${formatBytes(m.totals.shared)} shared, ${formatBytes(m.totals.zero)} zeros, ${formatBytes(m.totals.free)} free, ${seconds.toFixed(1)} s`);
       } finally {
         await reader.close();
       }
@@ -78,10 +86,10 @@ export function registerImageCommands(cli: Command): void {
     .option('--json', 'as JSON')
     .action(async (o: { images: string; json?: boolean }) => {
       const list = await (await openStore(o.images)).listManifests();
-      if (o.json) return out(JSON.stringify(list.map(({ chunks: _c, ...rest }) => rest)));
+      if (o.json) return out(JSON.stringify(list.map(({ chunks: _c, ...rest }) => ({ ...rest, usedBytes: usedBytes(rest) }))));
       if (list.length === 0) return out('no images yet: publish one with `netrestore publish DISK --name NAME`');
-      out(`${'NAME'.padEnd(24)} ${'CREATED'.padEnd(20)} ${'SIZE'.padStart(10)} ${'STORED'.padStart(10)} ROLE`);
-      for (const m of list) out(`${m.name.padEnd(24)} ${m.created.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(m.source.size).padStart(10)} ${formatBytes(m.totals.stored).padStart(10)} ${m.role}`);
+      out(`${'NAME'.padEnd(24)} ${'CREATED'.padEnd(20)} ${'SIZE'.padStart(10)} ${'USED'.padStart(10)} ${'STORED'.padStart(10)} ROLE`);
+      for (const m of list) out(`${m.name.padEnd(24)} ${m.created.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(m.source.size).padStart(10)} ${formatBytes(usedBytes(m)).padStart(10)} ${formatBytes(m.totals.stored).padStart(10)} ${m.role}`);
     });
 
   images
@@ -92,11 +100,19 @@ export function registerImageCommands(cli: Command): void {
     .option('--json', 'the whole manifest as JSON')
     .action(async (name: string, o: { images: string; json?: boolean }) => {
       const m = await mustRead(await openStore(o.images), name);
-      if (o.json) return out(JSON.stringify(m, null, 1));
+      if (o.json) return out(JSON.stringify({ ...m, usedBytes: usedBytes(m) }, null, 1));
       out(`${m.name}: ${m.description || '(no description)'}`);
       out(`created ${m.created}, role ${m.role}, disk ${formatBytes(m.source.size)} (${m.source.size} bytes, ${m.source.logicalSectorSize}-byte sectors)`);
       out(`partition table: ${m.partitionTable.type}${m.partitionTable.diskId ? ` ${m.partitionTable.diskId}` : ''}`);
       for (const p of m.partitionTable.partitions) out(`  ${p.index}: ${formatBytes(p.size).padStart(10)} at ${p.start}  ${p.typeName ?? p.type}${p.filesystem ? `  ${p.filesystem}` : ''}${p.name ? `  "${p.name}"` : ''}`);
+      if (m.partitions.length) {
+        out(`filesystems: ${formatBytes(usedBytes(m))} used of ${formatBytes(m.source.size)}; restores onto a disk of at least ${formatBytes(m.minTargetBytes)} (${m.minTargetBytes} bytes)`);
+        out(`  ${'#'.padStart(2)}  ${'FS'.padEnd(8)} ${'SIZE'.padStart(10)} ${'USED'.padStart(10)}  MAP`);
+        for (const u of m.partitions) {
+          const size = m.partitionTable.partitions.find((p) => p.index === u.index)?.size ?? 0;
+          out(`  ${String(u.index).padStart(2)}  ${(u.fs ?? '?').padEnd(8)} ${formatBytes(size).padStart(10)} ${formatBytes(u.usedBytes).padStart(10)}  ${u.mapped ? `mapped, ${u.used.length} extent${u.used.length === 1 ? '' : 's'}` : `kept whole: ${u.reason ?? 'no map'}`}`);
+        }
+      } else out(`restores onto a disk of at least ${formatBytes(m.minTargetBytes)} (${m.minTargetBytes} bytes)`);
       out(`chunks: ${m.totals.chunks} of ${formatBytes(m.chunkSize)}, ${m.totals.zeroChunks} zero; stored ${formatBytes(m.totals.stored)}, shared ${formatBytes(m.totals.shared)}`);
       out(`sha256 ${m.sha256}`);
       for (const w of m.warnings) out(`warning: ${w}`);

@@ -1,12 +1,12 @@
 /**
- * Publish a disk as an image: read it chunk by chunk, hash, skip zeros and
- * chunks the store already has, compress and store the rest (in parallel),
+ * Publish a disk as an image: map what its filesystems use, read it chunk by
+ * chunk with free space zeroed, hash, skip zeros and chunks the store already has, compress and store the rest (in parallel),
  * then write the manifest last. A failure before the manifest leaves no image.
  */
 import { checkName, DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../shared/format.ts';
-import { DiskScan } from '../shared/scan.ts';
+import { DiskScan, readLayout, type UsedMapper } from '../shared/scan.ts';
 import { Limiter } from '../shared/limit.ts';
-import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
+import type { DiskReader } from '../shared/disk-reader.ts';
 import type { Progress } from '../shared/progress.ts';
 import type { ImageStore } from './store.ts';
 import { compress } from '../shared/zstd.ts';
@@ -18,6 +18,10 @@ export interface PublishOptions {
   role?: Role;
   chunkSize?: number;
   sourcePath?: string;
+  /** Keep every byte, free space included (a forensic copy). */
+  raw?: boolean;
+  /** Reads the used-block maps (default: partclone on `sourcePath`). */
+  mapUsed?: UsedMapper;
   /** Compressions in flight. */
   parallel?: number;
   onProgress?: (p: Progress<'publish'>) => void;
@@ -39,8 +43,9 @@ async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOp
   if (await store.readManifest(o.name)) throw new NetrestoreError('IMAGE_EXISTS', `an image named ${o.name} exists already; choose another name or remove it with \`netrestore images rm ${o.name}\``);
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const role = o.role ?? 'generic';
-  const table = await describeDisk(reader);
-  const scan = new DiskScan(reader, chunkSize);
+  const layout = await readLayout(reader, { path: o.sourcePath, raw: o.raw, mapUsed: o.mapUsed });
+  const table = layout.table;
+  const scan = new DiskScan(reader, chunkSize, layout);
   const { totals } = scan;
   const seen = new Set<string>();
   const limiter = new Limiter(o.parallel ?? 4);

@@ -1,13 +1,14 @@
 /**
- * The capture pipeline: read the source chunk by chunk, hash it, ask the
+ * The capture pipeline: map what the source's filesystems use, read it chunk
+ * by chunk with free space zeroed (wholly free chunks are not read), hash it, ask the
  * server which chunks it lacks, compress and upload only those (in
  * parallel), then commit the manifest. A second capture of an unchanged disk
  * uploads almost nothing.
  */
 import { checkName, DEFAULT_CHUNK_SIZE, type Manifest, type Role } from '../shared/format.ts';
-import { DiskScan } from '../shared/scan.ts';
+import { DiskScan, readLayout, type UsedMapper } from '../shared/scan.ts';
 import { Limiter } from '../shared/limit.ts';
-import { describeDisk, type DiskReader } from '../shared/disk-reader.ts';
+import type { DiskReader } from '../shared/disk-reader.ts';
 import type { Progress } from '../shared/progress.ts';
 import { compress } from '../shared/zstd.ts';
 import type { ImagesClient } from './client.ts';
@@ -25,13 +26,14 @@ const BATCH = 16;
 export async function capture(
   client: ImagesClient,
   reader: DiskReader,
-  o: { name: string; description?: string; role?: Role; chunkSize?: number; sourcePath?: string; onProgress?: (p: Progress<'capture'>) => void },
+  o: { name: string; description?: string; role?: Role; chunkSize?: number; sourcePath?: string; raw?: boolean; mapUsed?: UsedMapper; onProgress?: (p: Progress<'capture'>) => void },
 ): Promise<{ manifest: Manifest; stats: CaptureStats }> {
   checkName(o.name);
   const chunkSize = o.chunkSize ?? DEFAULT_CHUNK_SIZE;
   const role = o.role ?? 'generic';
-  const table = await describeDisk(reader);
-  const scan = new DiskScan(reader, chunkSize);
+  const layout = await readLayout(reader, { path: o.sourcePath, raw: o.raw, mapUsed: o.mapUsed });
+  const table = layout.table;
+  const scan = new DiskScan(reader, chunkSize, layout);
   const { totals } = scan;
   const stats: CaptureStats = { bytesTotal: reader.size, bytesUploaded: 0, chunksUploaded: 0, chunksSkipped: 0 };
   const sent = new Set<string>();

@@ -25,6 +25,7 @@
 import { availableParallelism } from 'node:os';
 import { Threads } from '../shared/threads.ts';
 import { makeDecompressInto } from '../shared/zstd-into.ts';
+import type { Extent } from '../shared/used-areas.ts';
 
 const WORKER_SOURCE = String.raw`
 'use strict';
@@ -61,17 +62,35 @@ function readAt(offset, length) {
   }
   return scratch.subarray(0, length);
 }
-// 'b' is always 'data' or 'zeros': aligned, so it goes direct wherever the span allows.
+// [start, end) pairs of [0, end) that the sorted 'free' [start, length] ranges leave.
+function usedParts(free, end) {
+  const out = [];
+  let at = 0;
+  for (const [s, l] of free ?? []) {
+    if (s >= end) break;
+    if (s > at) out.push([at, s]);
+    at = Math.max(at, s + l);
+  }
+  if (at < end) out.push([at, end]);
+  return out;
+}
+// 'b' is always part of 'data' or 'zeros': aligned memory, so it goes direct wherever the span allows.
 function writeAt(b, offset) {
   const to = directAt(offset, b.length) ? directFd : fd;
   for (let done = 0; done < b.length; ) done += fs.writeSync(to, b, done, b.length - done, offset + done);
 }
 const ops = {
-  probe({ offset, length }) {
+  // 'free': [start, length] ranges of the chunk that no filesystem uses; they
+  // are zeros in the image, so the copy read here is zeroed there before it is
+  // compared: a target whose free space differs still holds the right chunk.
+  probe({ offset, length, free }) {
     const b = readAt(offset, length);
+    for (const [s, l] of free ?? []) b.fill(0, s, s + l);
     return isZero(b) ? { blank: true } : { blank: false, hash: sha256(b) };
   },
-  put({ body, hash, offset, length, readBack }) {
+  // Only the used parts are written: 'free' ranges (4 KiB-aligned, as the maps
+  // are) stay as the target has them, and are not read back either.
+  put({ body, hash, offset, length, readBack, writeLength, free }) {
     let raw;
     try {
       raw = decompressInto(body, data, length);
@@ -81,15 +100,27 @@ const ops = {
     if (raw === undefined) return { bad: 'it holds more bytes than the ' + length + ' the manifest says' };
     if (raw.length !== length) return { bad: 'it holds ' + raw.length + ' bytes where the manifest says ' + length };
     if (sha256(raw) !== hash) return { bad: 'its checksum does not match' };
-    writeAt(raw, offset);
-    return { readBackDiffers: readBack && !readAt(offset, length).equals(raw) };
+    // A target smaller than the source takes the chunk's head only (the rest is past its end).
+    const end = writeLength === undefined ? length : writeLength;
+    let readBackDiffers = false;
+    for (const [s, e] of usedParts(free, end)) {
+      const part = raw.subarray(s, e);
+      writeAt(part, offset + s);
+      if (readBack && !readAt(offset + s, e - s).equals(part)) readBackDiffers = true;
+    }
+    return { readBackDiffers };
   },
-  zero({ offset, length, readBack }) {
-    writeAt(zeros.subarray(0, length), offset);
-    return { readBackDiffers: readBack && !isZero(readAt(offset, length)) };
+  zero({ offset, length, readBack, free }) {
+    let readBackDiffers = false;
+    for (const [s, e] of usedParts(free, length)) {
+      writeAt(zeros.subarray(s, e), offset + s);
+      if (readBack && !isZero(readAt(offset + s, e - s))) readBackDiffers = true;
+    }
+    return { readBackDiffers };
   },
-  check({ offset, length, hash }) {
+  check({ offset, length, hash, free }) {
     const b = readAt(offset, length);
+    for (const [s, l] of free ?? []) b.fill(0, s, s + l);
     return { same: hash === null ? isZero(b) : !isZero(b) && sha256(b) === hash };
   },
 };
@@ -103,6 +134,8 @@ parentPort.on('message', (m) => {
   parentPort.postMessage(reply);
 });
 `;
+
+const pairs = (free: Extent[] = []): [number, number][] => free.map((e) => [e.start, e.length]);
 
 /** A buffer the threads read in place (no copy when it is posted to them). */
 export function sharedBuffer(size: number): Buffer {
@@ -139,29 +172,31 @@ export class ChunkWorkers {
     this.#threads = new Threads(WORKER_SOURCE, { fd, directFd, chunkSize }, size, 'a disk thread');
   }
 
-  /** Read the target at a chunk and hash it (no hash where it is blank). */
-  async probe(offset: number, length: number): Promise<Probe> {
-    return (await this.#call({ op: 'probe', offset, length })) as Probe;
+  /** Read the target at a chunk and hash it (no hash where it is blank), its `free` ranges (relative to the chunk) taken as zeros. */
+  async probe(offset: number, length: number, free: Extent[] = []): Promise<Probe> {
+    return (await this.#call({ op: 'probe', offset, length, free: pairs(free) })) as Probe;
   }
 
   /**
    * Decompress `body` (in a shared buffer), check it against `hash`, and only
-   * then write it at `offset`; with `readBack`, read it back (from the disk
+   * then write it at `offset` — its first `writeLength` bytes on a target that
+   * ends inside it, and not its `free` ranges (relative to the chunk) — and with `readBack`, read it back (from the disk
    * where O_DIRECT allows) and compare.
    */
-  async put(body: Buffer, hash: string, offset: number, length: number, readBack: boolean): Promise<PutResult> {
+  async put(body: Buffer, hash: string, offset: number, length: number, readBack: boolean, o: { writeLength?: number; free?: Extent[] } = {}): Promise<PutResult> {
     if (!(body.buffer instanceof SharedArrayBuffer)) throw new TypeError('ChunkWorkers.put needs a body in a buffer from sharedBuffer()');
-    return (await this.#call({ op: 'put', body, hash, offset, length, readBack })) as PutResult;
+    const writeLength = o.writeLength !== undefined && o.writeLength < length ? { writeLength: o.writeLength } : {};
+    return (await this.#call({ op: 'put', body, hash, offset, length, readBack, ...writeLength, free: pairs(o.free) })) as PutResult;
   }
 
-  /** Write zeros over a chunk (where the image has none stored and the target is not blank). */
-  async zero(offset: number, length: number, readBack: boolean): Promise<boolean> {
-    return ((await this.#call({ op: 'zero', offset, length, readBack })) as { readBackDiffers: boolean }).readBackDiffers;
+  /** Write zeros over a chunk (where the image has none stored and the target is not blank), but for its `free` ranges. */
+  async zero(offset: number, length: number, readBack: boolean, free: Extent[] = []): Promise<boolean> {
+    return ((await this.#call({ op: 'zero', offset, length, readBack, free: pairs(free) })) as { readBackDiffers: boolean }).readBackDiffers;
   }
 
-  /** Read a chunk back (from the disk where O_DIRECT allows) and compare it with the image: `hash`, or zeros for null. */
-  async check(offset: number, length: number, hash: string | null): Promise<boolean> {
-    return ((await this.#call({ op: 'check', offset, length, hash })) as { same: boolean }).same;
+  /** Read a chunk back (from the disk where O_DIRECT allows) and compare it with the image: `hash`, or zeros for null; its `free` ranges count as zeros. */
+  async check(offset: number, length: number, hash: string | null, free: Extent[] = []): Promise<boolean> {
+    return ((await this.#call({ op: 'check', offset, length, hash, free: pairs(free) })) as { same: boolean }).same;
   }
 
   async close(): Promise<void> {

@@ -72,8 +72,9 @@ export function registerAgentCommands(cli: Command, open?: (path: string) => Pro
       .requiredOption('--name <name>', 'name of the new image')
       .option('--description <text>', 'what this image is', '')
       .addOption(new Option('--role <role>', 'server role').choices([...ROLES]).default('generic'))
-      .option('--chunk-size <MiB>', 'chunk size in MiB', positiveNumber, 4),
-  ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number }, cmd: Command) => {
+      .option('--chunk-size <MiB>', 'chunk size in MiB', positiveNumber, 4)
+      .option('--raw', 'keep every byte, free space included (a forensic copy)'),
+  ).action(async (o: Common & { source: string; name: string; description: string; role: Role; chunkSize: number; raw?: boolean }, cmd: Command) => {
     const base = { image: o.name, source: o.source };
     const bar = terminalProgress();
     const t0 = performance.now();
@@ -96,12 +97,14 @@ function registerRestore(cli: Command): void {
       .command('restore')
       .description('restore an image from the server to a disk (file or block device); identical chunks are neither fetched nor written')
       .requiredOption('--image <name>', 'the image to restore')
-      .requiredOption('--target <path>', 'the disk to write (a missing file is created)')
+      .requiredOption('--target <path>', 'the disk to write: a block device, or a file outside /dev (a missing file is created)')
+      .option('--create-file', 'make a missing target as a file even under /dev')
       .option('--yes', 'do not ask before writing over a disk that holds data')
+      .option('--zero-free', 'write zeros over the free space too, for a disk that must be clean (otherwise it is left as it is)')
       .option('--no-verify', 'skip reading the disk back against the image checksum')
       .option('--no-grow', 'on a larger disk, keep the image\'s layout instead of growing the last partition and its filesystem')
       .option('--parallel <n>', 'chunks in flight', positiveInt, DEFAULT_PARALLEL),
-  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; grow: boolean; parallel: number }, cmd: Command) => {
+  ).action(async (o: Common & { image: string; target: string; yes?: boolean; verify: boolean; grow: boolean; zeroFree?: boolean; createFile?: boolean; parallel: number }, cmd: Command) => {
     const base = { image: o.image, target: o.target };
     const bar = terminalProgress();
     const t0 = performance.now();
@@ -114,7 +117,7 @@ function registerRestore(cli: Command): void {
         warn,
       });
       bar.end();
-      finish(o, { ok: true, ...base, ...r, seconds: Number(r.seconds.toFixed(2)) }, `restored ${o.image} to ${o.target}: ${formatBytes(r.bytesWritten)} written, ${r.chunksSkipped} chunks already right, ${r.verified ? 'verified' : 'not verified'}, ${r.seconds.toFixed(1)} s`);
+      finish(o, { ok: true, ...base, ...r, seconds: Number(r.seconds.toFixed(2)) }, `restored ${o.image} to ${o.target}: ${formatBytes(r.bytesWritten)} written, ${r.chunksSkipped} chunks already right, ${r.chunksFree} free chunks left as they were, ${r.verified ? 'verified' : 'not verified'}, ${r.seconds.toFixed(1)} s`);
     } catch (err) {
       bar.end();
       failed(o, cmd, err, { ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), verified: false });

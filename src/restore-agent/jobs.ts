@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { needsConfirmation, type Manifest, type Role } from '../shared/format.ts';
 import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
+import type { UsedMapper } from '../shared/scan.ts';
 import { capture, type CaptureStats } from './capture.ts';
 import type { ImagesClient } from './client.ts';
 import { NetrestoreError } from '../shared/errors.ts';
@@ -40,6 +41,10 @@ export interface RestoreJob {
   verify?: boolean;
   /** false: keep the image's layout on a larger disk (`--no-grow`). */
   grow?: boolean;
+  /** Zero the free space too (free chunks are otherwise left as the target has them). */
+  zeroFree?: boolean;
+  /** Make a missing target as a file even under /dev. */
+  createFile?: boolean;
   /** Asked when the disk holds something, or the image is a DC/Exchange; false stops the job. */
   confirm: (m: Manifest, targetSize: number, contents: Contents) => Promise<boolean>;
   onManifest?: (m: Manifest) => void;
@@ -64,7 +69,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     j.onManifest?.(m);
     const mounted = await mountedFrom(j.target).catch(() => undefined);
     if (mounted) throw new NetrestoreError('TARGET_IN_USE', `${mounted}: unmount it first; netrestore never writes a disk in use`);
-    target = await openTarget(j.target, m.source.size);
+    target = await openTarget(j.target, m.source.size, { createFile: j.createFile === true });
     const contents = await describeContents(target);
     if ((contents !== 'empty' || needsConfirmation(m.role)) && !(await j.confirm(m, target.size, contents))) {
       throw new NetrestoreError('TARGET_NOT_CONFIRMED', `${j.target} ${describeWhat(contents)}: not written; confirm with --yes (or type yes at the prompt)`);
@@ -73,6 +78,7 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     const stats = await restore(client, m, target, {
       parallel: j.parallel ?? DEFAULT_PARALLEL,
       verify: j.verify ?? true,
+      zeroFree: j.zeroFree === true,
       onProgress: (p) => {
         j.onProgress?.(p);
         const now = performance.now();
@@ -100,6 +106,10 @@ export interface CaptureJob {
   description?: string;
   role?: Role;
   chunkSize?: number;
+  /** Keep every byte, free space included (a forensic copy). */
+  raw?: boolean;
+  /** Reads the used-block maps (default: partclone on the source). */
+  mapUsed?: UsedMapper;
   task?: number | undefined;
   /** Opens the source; the agent reads raw disks, the server's CLI also virtual disks (qcow2 …). */
   open?: (path: string) => Promise<DiskReader>;
@@ -126,6 +136,8 @@ export async function captureJob(client: ImagesClient, j: CaptureJob): Promise<C
       role: j.role ?? 'generic',
       ...(j.chunkSize ? { chunkSize: j.chunkSize } : {}),
       sourcePath: resolve(j.source),
+      ...(j.raw ? { raw: true } : {}),
+      ...(j.mapUsed ? { mapUsed: j.mapUsed } : {}),
       onProgress: (p) => j.onProgress?.(p),
     });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesTotal }, j.warn);

@@ -5,8 +5,11 @@
 import { execa } from 'execa';
 import { constants } from 'node:fs';
 import { open, readFile, realpath, stat, type FileHandle } from 'node:fs/promises';
-import { isZero } from '../shared/format.ts';
+import { resolve } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
+import { formatBytes } from '../shared/progress.ts';
+import { listDisks, type Disk } from './disks.ts';
+import { isZero } from '../shared/format.ts';
 import { parseTable } from '../shared/partitions.ts';
 import { blockGeometry } from '../shared/disk-reader.ts';
 import { fileHoles } from './holes.ts';
@@ -28,15 +31,49 @@ export interface Target {
   holes?: ((offset: number, length: number) => boolean) | undefined;
 }
 
-/** Open for writing; a missing file is created at `createSize`. */
-export async function openTarget(path: string, createSize: number): Promise<Target> {
+export interface TargetOptions {
+  /** Make a missing file even under /dev (where a missing path is otherwise a missing disk). */
+  createFile?: boolean;
+  /** The disks to name when the target is not one (default: this machine's). */
+  disks?: () => Promise<Disk[]>;
+}
+
+/** Under /dev a path names a device: a regular file there is a mistake (and lives in RAM). */
+export const underDev = (path: string): boolean => resolve(path).startsWith('/dev/');
+
+/** The sentence for a target that is not what the admin meant, with the disks the machine has. */
+export async function notADisk(path: string, what: string, disks: () => Promise<Disk[]> = () => listDisks()): Promise<NetrestoreError> {
+  const list = await disks().catch(() => []);
+  const have = list.length
+    ? `this machine's disks: ${list.map((d) => `${d.path} (${formatBytes(d.size)}${d.model ? `, ${d.model}` : ''})`).join(', ')}`
+    : 'this machine has no disk netrestore can see';
+  return new NetrestoreError(
+    'TARGET_INVALID',
+    `${path} ${what}: a restore writes to a disk (a block device) or to a file outside /dev (--create-file makes one anywhere); ${have}`,
+  );
+}
+
+/**
+ * Open for writing. A block device is taken as it is; a file only outside
+ * /dev (or with `createFile`), made at `createSize` when missing. Anything
+ * else — a missing /dev/sdz, a directory, a character device — is refused
+ * with the disks the machine has.
+ */
+export async function openTarget(path: string, createSize: number, o: TargetOptions = {}): Promise<Target> {
   const st = await stat(path).catch(() => undefined);
+  const fileAllowed = o.createFile === true || !underDev(path);
   if (!st) {
-    const fh = await open(path, 'w+');
+    if (!fileAllowed) throw await notADisk(path, 'does not exist', o.disks);
+    const fh = await open(path, 'w+').catch(async (err: NodeJS.ErrnoException) => {
+      throw await notADisk(path, `cannot be made as a file (${err.code ?? err.message})`, o.disks);
+    });
     await fh.truncate(createSize);
     return { path, block: false, size: createSize, fh, direct: await openDirect(path), fresh: true };
   }
-  if (st.isDirectory()) throw new NetrestoreError('TARGET_INVALID', `${path} is a directory, not a disk: name a block device or a file`);
+  if (!st.isBlockDevice() && !(st.isFile() && fileAllowed)) {
+    const kind = st.isDirectory() ? 'a directory' : st.isFile() ? 'a regular file under /dev' : st.isCharacterDevice() ? 'a character device' : 'not a disk';
+    throw await notADisk(path, `is ${kind}`, o.disks);
+  }
   const block = st.isBlockDevice();
   const fh = await open(path, 'r+');
   const size = block ? (await blockGeometry(path)).size : st.size;
@@ -100,5 +137,22 @@ export async function settleBlockDevice(path: string): Promise<void> {
 /** On a target larger than the image, move the GPT backup header to the real end of the disk. */
 export async function relocateGptBackup(path: string): Promise<boolean> {
   const r = await execa('sfdisk', ['--relocate', 'gpt-bak-std', path], { reject: false });
+  return r.exitCode === 0;
+}
+
+/**
+ * Does the device zero ranges itself (BLKZEROOUT offloaded as WRITE ZEROES /
+ * WRITE SAME, or a loop device's fallocate)? Then zeroing free space costs the
+ * machine no transfer, where writing zeros would cost a full write of it.
+ */
+export async function zeroesOffloaded(path: string): Promise<boolean> {
+  const name = (await realpath(path)).replace(/^\/dev\//, '');
+  const max = Number((await readFile(`/sys/class/block/${name}/queue/write_zeroes_max_bytes`, 'utf8').catch(() => '0')).trim());
+  return max > 0;
+}
+
+/** Zero a byte range of a block device with BLKZEROOUT (`blkdiscard -z`): true when it was done. */
+export async function zeroOut(path: string, offset: number, length: number): Promise<boolean> {
+  const r = await execa('blkdiscard', ['-z', '-o', String(offset), '-l', String(length), path], { reject: false });
   return r.exitCode === 0;
 }

@@ -1,14 +1,20 @@
 /**
- * The image format, v1, shared by the server and the restore agent: a
- * manifest plus content-addressed chunks. The disk is cut into fixed chunks
- * at fixed offsets; an all-zero chunk is not stored; every other chunk is
- * stored once, zstd-compressed, under the SHA-256 of its raw bytes.
+ * The image format, shared by the server and the restore agent: a manifest
+ * plus content-addressed chunks. The disk is cut into fixed chunks at fixed
+ * offsets; an all-zero chunk is not stored; every other chunk is stored once,
+ * zstd-compressed, under the SHA-256 of its raw bytes.
+ *
+ * v2 adds what the filesystems use: per partition its used-block map (or
+ * that it was kept whole), so free blocks are zeros in the image, and the
+ * smallest disk the image restores onto. A v1 manifest is read as a v2 one
+ * whose partitions are all kept whole: exactly what a v1 image is.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { NetrestoreError } from './errors.ts';
+import { freeAreas, partitionUseSchema, wholeUse, type Extent, type PartitionUse } from './used-areas.ts';
 
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
 export const ROLES = ['generic', 'file-server', 'domain-controller', 'exchange', 'sql', 'web-server', 'hypervisor'] as const;
@@ -50,48 +56,90 @@ export const partitionSchema = z.object({
   filesystem: z.string().optional(),
 });
 
+const baseFields = {
+  format: z.literal('netrestore-image'),
+  name: z.string().regex(NAME_PATTERN),
+  description: z.string().max(2000).default(''),
+  created: z.string().datetime(),
+  role: z.enum(ROLES),
+  warnings: z.array(z.string()),
+  source: z.object({
+    size: z.number().int().positive(),
+    logicalSectorSize: z.number().int().positive(),
+    /** Where it was taken from, for the admin's record. */
+    path: z.string().optional(),
+    format: z.string().optional(),
+  }),
+  partitionTable: z.object({
+    type: z.enum(['mbr', 'gpt', 'none']),
+    diskId: z.string().optional(),
+    partitions: z.array(partitionSchema),
+  }),
+  chunkSize: z.number().int().min(4096).max(64 * 1024 * 1024),
+  /** One entry per chunk: its SHA-256, or null for a chunk of zeros (free space counts as zeros in v2). */
+  chunks: z.array(hash.nullable()),
+};
+
+const totalsV1 = z.object({
+  raw: z.number().int().nonnegative(),
+  zero: z.number().int().nonnegative(),
+  /** Compressed bytes this image added to the store. */
+  stored: z.number().int().nonnegative(),
+  /** Raw bytes of chunks that were already in the store (shared with other images, or repeated). */
+  shared: z.number().int().nonnegative(),
+  chunks: z.number().int().nonnegative(),
+  zeroChunks: z.number().int().nonnegative(),
+});
+
+const chunkCount = (m: { source: { size: number }; chunkSize: number; chunks: unknown[] }, ctx: z.RefinementCtx) => {
+  const want = Math.ceil(m.source.size / m.chunkSize);
+  if (m.chunks.length !== want) ctx.addIssue({ code: 'custom', path: ['chunks'], message: `${m.chunks.length} chunks for a ${m.source.size}-byte disk at ${m.chunkSize} bytes a chunk (want ${want})` });
+};
+
+/** Format 1: every byte of the disk; the SHA-256 is of the raw disk. */
+const manifestV1Schema = z
+  .object({
+    ...baseFields,
+    version: z.literal(1),
+    totals: totalsV1,
+    /** SHA-256 of the whole raw disk. */
+    sha256: hash,
+  })
+  .strict();
+
+/** Format 2: only what the filesystems use. */
 export const manifestSchema = z
   .object({
-    format: z.literal('netrestore-image'),
-    version: z.literal(FORMAT_VERSION),
-    name: z.string().regex(NAME_PATTERN),
-    description: z.string().max(2000).default(''),
-    created: z.string().datetime(),
-    role: z.enum(ROLES),
-    warnings: z.array(z.string()),
-    source: z.object({
-      size: z.number().int().positive(),
-      logicalSectorSize: z.number().int().positive(),
-      /** Where it was taken from, for the admin's record. */
-      path: z.string().optional(),
-      format: z.string().optional(),
+    ...baseFields,
+    version: z.literal(2),
+    /** What each partition's filesystem uses; a partition not listed (or kept whole) is all used. */
+    partitions: z.array(partitionUseSchema),
+    /** The smallest disk this image restores onto. */
+    minTargetBytes: z.number().int().positive(),
+    totals: totalsV1.extend({
+      /** Bytes the filesystems do not use: zeros in the image, neither stored, sent nor written. */
+      free: z.number().int().nonnegative(),
     }),
-    partitionTable: z.object({
-      type: z.enum(['mbr', 'gpt', 'none']),
-      diskId: z.string().optional(),
-      partitions: z.array(partitionSchema),
-    }),
-    chunkSize: z.number().int().min(4096).max(64 * 1024 * 1024),
-    /** One entry per chunk: its SHA-256, or null for an all-zero chunk. */
-    chunks: z.array(hash.nullable()),
-    totals: z.object({
-      raw: z.number().int().nonnegative(),
-      zero: z.number().int().nonnegative(),
-      /** Compressed bytes this image added to the store. */
-      stored: z.number().int().nonnegative(),
-      /** Raw bytes of chunks that were already in the store (shared with other images, or repeated). */
-      shared: z.number().int().nonnegative(),
-      chunks: z.number().int().nonnegative(),
-      zeroChunks: z.number().int().nonnegative(),
-    }),
-    /** SHA-256 of the whole raw disk. */
+    /** SHA-256 of the whole disk as restored: free space zeroed. */
     sha256: hash,
   })
   .strict()
   .superRefine((m, ctx) => {
-    const want = Math.ceil(m.source.size / m.chunkSize);
-    if (m.chunks.length !== want) ctx.addIssue({ code: 'custom', path: ['chunks'], message: `${m.chunks.length} chunks for a ${m.source.size}-byte disk at ${m.chunkSize} bytes a chunk (want ${want})` });
+    chunkCount(m, ctx);
+    if (m.minTargetBytes > m.source.size) ctx.addIssue({ code: 'custom', path: ['minTargetBytes'], message: `${m.minTargetBytes} is more than the ${m.source.size}-byte disk it was taken from` });
+    for (const [i, u] of m.partitions.entries()) {
+      const p = m.partitionTable.partitions.find((x) => x.index === u.index);
+      if (!p) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'index'], message: `partition ${u.index} is not in the partition table` });
+      // The free areas are derived from these extents: out of order or past the partition, they would call used bytes free.
+      let at = 0;
+      for (const [j, [start, length]] of u.used.entries()) {
+        if (start < at || (p && start + length > p.size)) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'used', j], message: `extent [${start}, ${length}] is out of order, overlaps another or ends past the partition` });
+        at = start + length;
+      }
+    }
   });
+
+const anyVersionSchema = z.discriminatedUnion('version', [manifestV1Schema.superRefine(chunkCount), manifestSchema]);
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type Partition = z.infer<typeof partitionSchema>;
@@ -104,12 +152,49 @@ export function parseManifest(text: string, where: string): Manifest {
   } catch (err) {
     throw new NetrestoreError('MANIFEST_INVALID', `${where} is not valid JSON (${(err as Error).message}): the manifest is damaged or truncated`);
   }
-  const r = manifestSchema.safeParse(raw);
+  const r = anyVersionSchema.safeParse(raw);
   if (!r.success) {
     const first = r.error.issues[0]!;
     throw new NetrestoreError('MANIFEST_INVALID', `${where} is not a valid image manifest: ${first.path.join('.') || '(top level)'}: ${first.message}`);
   }
-  return r.data;
+  return r.data.version === 1 ? upgradeV1(r.data) : r.data;
+}
+
+/**
+ * A v1 manifest as the v2 one it amounts to: every partition kept whole,
+ * nothing free, so its chunks and its raw-disk SHA-256 mean the same; it
+ * restores onto a disk at least as large as its source.
+ */
+export function upgradeV1(m: z.infer<typeof manifestV1Schema>): Manifest {
+  return {
+    ...m,
+    version: 2,
+    partitions: m.partitionTable.partitions.map((p) => wholeUse(p.index, p.filesystem, p.size, 'image of format 1: free space was not mapped')),
+    minTargetBytes: m.source.size,
+    totals: { ...m.totals, free: 0 },
+  };
+}
+
+/** The free areas of an image's disk, absolute and sorted (none for a partition kept whole). */
+export function manifestFree(m: Pick<Manifest, 'partitions' | 'partitionTable'>): Extent[] {
+  return freeAreas(m.partitions, m.partitionTable.partitions);
+}
+
+/** Sectors the GPT backup (its header and entries) takes at the end of a disk. */
+export const GPT_BACKUP_SECTORS = 33;
+
+/**
+ * The smallest disk an image restores onto: every partition ends on it, a
+ * GPT keeps room for its backup (the restore writes it anew at the end), and
+ * nothing outside the partitions that is not zeros is cut off. `lastDataEnd`:
+ * where the last non-zero byte outside the partitions (and outside the old
+ * GPT backup) ends, 0 for none.
+ */
+export function minTargetBytes(table: Manifest['partitionTable'], sectorSize: number, size: number, lastDataEnd: number): number {
+  const partEnd = Math.max(0, ...table.partitions.map((p) => p.start + p.size));
+  const gpt = table.type === 'gpt' ? GPT_BACKUP_SECTORS * sectorSize : 0;
+  const need = Math.max(partEnd + gpt, lastDataEnd, sectorSize);
+  return Math.min(size, Math.ceil(need / sectorSize) * sectorSize);
 }
 
 /** SHA-256 in hex: of a chunk, or of a token (stored hashed). Worker threads that cannot import this keep their own. */
@@ -150,6 +235,8 @@ export function buildManifest(o: {
   chunks: (string | null)[];
   totals: Manifest['totals'];
   sha256: string;
+  partitions: PartitionUse[];
+  minTargetBytes: number;
 }): Manifest {
   return {
     format: 'netrestore-image',
@@ -161,6 +248,8 @@ export function buildManifest(o: {
     warnings: warningsFor(o.role),
     source: { size: o.source.size, logicalSectorSize: o.source.sectorSize, ...(o.source.path ? { path: o.source.path } : {}), format: o.source.format },
     partitionTable: o.partitionTable,
+    partitions: o.partitions,
+    minTargetBytes: o.minTargetBytes,
     chunkSize: o.chunkSize,
     chunks: o.chunks,
     totals: o.totals,

@@ -224,7 +224,7 @@ describe('the audit log', () => {
     expect((await call('put', `/api/chunks/${hash}`, { token: session, raw: z, type: 'application/octet-stream' })).status).toBe(201);
     const m = buildManifest({
       name: 'walk-img', description: 'audit walk', role: 'generic', created: new Date(), source: { size: 4096, sectorSize: 512, format: 'raw', path: undefined },
-      partitionTable: { type: 'none', partitions: [] }, chunkSize: 4096, chunks: [hash], totals: { raw: 4096, zero: 0, stored: z.length, shared: 0, chunks: 1, zeroChunks: 0 }, sha256: hash,
+      partitionTable: { type: 'none', partitions: [] }, chunkSize: 4096, chunks: [hash], totals: { raw: 4096, zero: 0, stored: z.length, shared: 0, chunks: 1, zeroChunks: 0, free: 0 }, sha256: hash, partitions: [], minTargetBytes: 4096,
     });
     expect((await call('post', '/api/images', { token: session, json: m })).status).toBe(201);
     expect((await call('delete', '/api/images/walk-img', { token: ADMIN })).status).toBe(200);

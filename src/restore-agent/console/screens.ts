@@ -72,7 +72,7 @@ export function confirmScreen(h: Host, m: ImageInfo, d: Disk, input: string): st
     ` EVERYTHING ON ${d.path} WILL BE OVERWRITTEN.`,
     ...(diskWarning(d) ? [` It ${diskWarning(d)}.`] : []),
     ...m.warnings.map((w) => ` ! ${w}`),
-    ...(d.size < m.source.size ? ['', ` ${d.path} is too small: it has ${formatBytes(d.size)}, the image needs ${formatBytes(m.source.size)}.`] : []),
+    ...(d.size < (m.minTargetBytes ?? m.source.size) ? ['', ` ${d.path} is too small: it has ${formatBytes(d.size)}, the image needs ${formatBytes(m.minTargetBytes ?? m.source.size)}.`] : []),
     '',
     ` To go on, type the disk's name (${d.name}) and press Enter; Enter alone goes back.`,
   ];
