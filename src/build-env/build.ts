@@ -46,6 +46,12 @@ export interface BuildReport {
   cached: boolean;
 }
 
+/**
+ * `capture` maps used blocks with partclone (shared/partclone.ts): one
+ * program per filesystem family, with its shared libraries.
+ */
+export const PARTCLONE_TOOLS = ['partclone.extfs', 'partclone.ntfs', 'partclone.fat', 'partclone.exfat', 'partclone.xfs', 'partclone.btrfs'] as const;
+
 /** What must be on the build machine, and the Debian package that brings it. */
 const NEEDS: Need[] = [
   ['/bin/busybox', 'busybox-static'],
@@ -58,6 +64,8 @@ const NEEDS: Need[] = [
   ['/usr/bin/ldd', 'libc-bin'],
   ['/usr/sbin/sfdisk', 'fdisk'],
   ['/usr/bin/partx', 'util-linux'],
+  ['/usr/sbin/losetup', 'util-linux'],
+  ...PARTCLONE_TOOLS.map((t): Need => [`/usr/sbin/${t}`, 'partclone']),
 ];
 const AGAIN = ' and run `netrestore build-env` again';
 
@@ -223,6 +231,8 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   tree.add({ type: 'file', path: 'etc/profile', data: Buffer.from("export PS1='netrestore# ' TERM=linux PATH=/usr/sbin:/usr/bin:/sbin:/bin\n") });
   tree.add({ type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') });
   tree.add({ type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') });
+  // partclone refuses a mounted filesystem only when it can read the mount table here.
+  tree.add({ type: 'symlink', path: 'etc/mtab', target: '/proc/self/mounts' });
   // Node itself goes into its own archive (below); its libraries go here.
   const { stdout: nodeLibs } = await execa('ldd', [node.path]);
   for (const lib of parseLdd(nodeLibs)) if (!tree.has(lib)) await tree.addHostFile(await realpath(lib), lib, 0o755);
@@ -231,6 +241,9 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\n# GC flag: see bin/netrestore\nexec /usr/bin/node --external-memory-accounted-in-global-limit /opt/netrestore/agent.mjs "$@"\n') });
   await tree.addProgram('/usr/sbin/sfdisk');
   await tree.addProgram('/usr/bin/partx');
+  // busybox's losetup has no --sizelimit: a loop device over one partition needs util-linux's.
+  await tree.addProgram('/usr/sbin/losetup');
+  for (const t of PARTCLONE_TOOLS) await tree.addProgram(`/usr/sbin/${t}`);
   const mods = await stageModules(tree, kernelVersion, work);
   await busyboxLinks(tree);
 
