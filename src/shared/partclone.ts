@@ -9,7 +9,7 @@
  */
 import { execa } from 'execa';
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { TableSummary } from './partitions.ts';
@@ -134,7 +134,8 @@ async function virtualFormat(path: string): Promise<string | undefined> {
 
 /** The partition's node when the kernel made one (/dev/sda1, /dev/nvme0n1p1), found through sysfs. */
 async function partitionNode(disk: string, index: number, start: number): Promise<string | undefined> {
-  const name = basename(disk);
+  // /dev/disk/by-id/… names a device through a symlink: sysfs knows it as sda, nvme0n1.
+  const name = basename(await realpath(disk).catch(() => disk));
   const sys = `/sys/class/block/${name}`;
   const children = await readdir(sys).catch(() => [] as string[]);
   for (const c of children) {
