@@ -219,6 +219,32 @@ describe.runIf(can)('used-block maps by partclone, proved end to end', () => {
     expect(u!.usedBytes).toBeLessThan(16 * MiB);
   }, 60_000);
 
+  it('on a block device, maps each partition through its own node (/dev/loopNp1) and gives the same records as from the file', async () => {
+    const dev = (await execa('losetup', ['-r', '-f', '--show', gpt.path])).stdout.trim();
+    try {
+      // This kernel does not read partition tables by itself: partx adds the nodes (unless something already did).
+      const px = await execa('partx', ['-a', dev], { reject: false });
+      expect(existsSync(`${dev}p1`), px.stderr).toBe(true);
+      const table = await tableOf(dev);
+      const before = (await execa('losetup', ['-a'])).stdout.split('\n').length;
+      let duringLoops = 0;
+      const uses = await mapPartitions(dev, table, {
+        tmpDir: dir,
+        run: async (cmd, args) => {
+          if (cmd === 'losetup') duringLoops++;
+          const r = await execa(cmd, args, { reject: false });
+          return { exitCode: r.exitCode ?? 1, stdout: r.stdout, stderr: r.stderr };
+        },
+      });
+      expect(duringLoops).toBe(0); // every partition had its node
+      expect((await execa('losetup', ['-a'])).stdout.split('\n').length).toBe(before);
+      expect(uses).toEqual(gptUses);
+    } finally {
+      await execa('partx', ['-d', dev], { reject: false });
+      await execa('losetup', ['-d', dev], { reject: false });
+    }
+  }, 120_000);
+
   it('a qcow2 disk is kept whole: partclone cannot read it directly', async () => {
     const q = join(dir, 'disk.qcow2');
     await execa('qemu-img', ['convert', '-O', 'qcow2', gpt.path, q]);
