@@ -178,15 +178,15 @@ export async function mapPartitions(diskPath: string, table: TableSummary, o: Ma
   const isDevice = st.isBlockDevice();
   const diskSize = isDevice ? Number.POSITIVE_INFINITY : st.size;
   const format = o.format && o.format !== 'raw' ? o.format : isDevice ? undefined : await virtualFormat(diskPath);
-  const partitions = table.partitions.filter((p) => p.size > 0);
   const out: PartitionUse[] = [];
   let work: string | undefined;
   try {
-    for (const p of partitions) {
+    for (const p of table.partitions) {
       const fs = p.filesystem;
       const whole = (reason: string) => wholeUse(p.index, fs, p.size, reason);
       let use: PartitionUse;
       if (o.raw) use = whole('--raw: every byte kept');
+      else if (p.size === 0) use = whole('an empty partition');
       else if (format) use = whole('virtual disk: convert it to raw to map used blocks');
       else if (!fs) use = whole('no filesystem this tool understands: every byte kept');
       else if (fs === 'swap') use = mappedUse(p.index, fs, p.size, []); // only its header page, inside the guard

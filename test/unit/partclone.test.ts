@@ -131,6 +131,13 @@ describe('mapPartitions with partclone replaced', () => {
     expect(f.attached.size).toBe(0);
   });
 
+  it('gives an empty partition its record too, without running anything', async () => {
+    const f = fakeRun();
+    const uses = await mapPartitions(disk, table(part(1, 1, 0, 'ext4')), { run: f.run, tmpDir: dir });
+    expect(uses).toEqual([{ index: 1, fs: 'ext4', mapped: false, usedBytes: 0, used: [], reason: 'an empty partition' }]);
+    expect(f.calls).toEqual([]);
+  });
+
   it('without partclone, or without losetup (not root), keeps everything whole and says which', async () => {
     const noTool = await mapPartitions(disk, table(part(1, 1, 16, 'ext4')), { run: fakeRun({ partclone: 'missing' }).run, tmpDir: dir });
     expect(noTool[0]!.reason).toBe('partclone.extfs is not installed (Debian package partclone): every byte kept');
