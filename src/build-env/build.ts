@@ -277,7 +277,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   // changes, so its compressed part is usually reused from the cache.
   const nodePart = cpioArchive([{ type: 'dir', path: 'usr' }, { type: 'dir', path: 'usr/bin' }, { type: 'file', path: 'usr/bin/node', data: await readFile(strippedNode), mode: 0o755 }]);
   // Node's part at zstd -22 (a 128 MiB window, which the kernel's unpacker
-  // allows): 0.26 MB less than -19, which the 50 MB budget needs since the
+  // allows): 0.37 MB less than -19, which the 50 MB budget needs since the
   // environment carries partclone. It is compressed once and then cached.
   const level = o.level ?? 19;
   const nodeLevel = o.level ?? 22;

@@ -80,10 +80,8 @@ describe.runIf(canBuild)('build-env', () => {
       const body = (f: string) => readFileSync(join(root, f), 'utf8').split('\n').filter((l) => !l.startsWith('#')).join('\n');
       expect(body('tmp/fs.map')).toMatch(/^0x00000000\s+0x[0-9A-F]+\s+\+$/m);
       expect(body('tmp/fs.map')).toBe(body('tmp/host.map'));
-      // libcrypto and libncursesw are stand-ins (stub-library.ts): kilobytes, and a call traps instead of answering.
+      // libcrypto and libncursesw are stand-ins (stub-library.ts) of a few kilobytes.
       for (const lib of ['libcrypto.so.3', 'libncursesw.so.6']) expect(entries.find((e) => e.path === `lib/x86_64-linux-gnu/${lib}`)!.data.length, lib).toBeLessThan(64 * 1024);
-      const clone = await execa('chroot', [root, '/usr/sbin/partclone.extfs', '-c', '-s', '/tmp/fs.img', '-o', '/tmp/fs.pc', '-L', '/tmp/c.log'], { reject: false });
-      expect(clone.signal ?? clone.exitCode).toBe('SIGILL');
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
