@@ -16,6 +16,7 @@ import { NetrestoreError } from '../shared/errors.ts';
 import { missingPackage, requirePackages, type Need } from '../host-packages.ts';
 import { cpioArchive, type CpioEntry } from './cpio.ts';
 import { parseLdd } from './libraries.ts';
+import { STUB_LIBRARIES, stubAssembly, stubVersionScript, undefinedSymbols } from './stub-library.ts';
 import { SERVER_MODULES, resolveModules } from './modules.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -46,6 +47,12 @@ export interface BuildReport {
   cached: boolean;
 }
 
+/**
+ * `capture` maps used blocks with partclone (shared/partclone.ts): one
+ * program per filesystem family, with its shared libraries.
+ */
+export const PARTCLONE_TOOLS = ['partclone.extfs', 'partclone.ntfs', 'partclone.fat', 'partclone.exfat', 'partclone.xfs', 'partclone.btrfs'] as const;
+
 /** What must be on the build machine, and the Debian package that brings it. */
 const NEEDS: Need[] = [
   ['/bin/busybox', 'busybox-static'],
@@ -55,9 +62,14 @@ const NEEDS: Need[] = [
   ['/usr/sbin/depmod', 'kmod'],
   ['/usr/sbin/modinfo', 'kmod'],
   ['/usr/bin/strip', 'binutils'],
+  ['/usr/bin/nm', 'binutils'],
+  ['/usr/bin/as', 'binutils'],
+  ['/usr/bin/ld', 'binutils'],
   ['/usr/bin/ldd', 'libc-bin'],
   ['/usr/sbin/sfdisk', 'fdisk'],
   ['/usr/bin/partx', 'util-linux'],
+  ['/usr/sbin/losetup', 'util-linux'],
+  ...PARTCLONE_TOOLS.map((t): Need => [`/usr/sbin/${t}`, 'partclone']),
 ];
 const AGAIN = ' and run `netrestore build-env` again';
 
@@ -196,6 +208,25 @@ async function stageModules(tree: Tree, version: string, work: string): Promise<
   return { count: set.paths.length, missing: set.missing, firmware, missingFirmware };
 }
 
+/** Stand-ins (stub-library.ts) for the libraries `programs` link but never call here, at the paths the loader looks. */
+async function addStubLibraries(tree: Tree, programs: string[], work: string): Promise<void> {
+  const nm = (await Promise.all(programs.map((p) => execa('nm', ['-D', '--undefined-only', p])))).map((r) => r.stdout).join('\n');
+  const ldd = (await Promise.all(programs.map((p) => execa('ldd', [p], { reject: false })))).flatMap((r) => parseLdd(r.stdout));
+  const dir = join(work, 'stubs');
+  await mkdir(dir, { recursive: true });
+  for (const lib of STUB_LIBRARIES) {
+    const symbols = undefinedSymbols(nm, lib.version);
+    const at = ldd.find((l) => basename(l) === lib.soname);
+    if (symbols.length === 0 || !at) continue;
+    const base = join(dir, lib.soname);
+    await writeFile(`${base}.s`, stubAssembly(symbols));
+    await writeFile(`${base}.map`, stubVersionScript(symbols));
+    await execa('as', ['-o', `${base}.o`, `${base}.s`]);
+    await execa('ld', ['-shared', '-soname', lib.soname, '--version-script', `${base}.map`, '-o', base, `${base}.o`]);
+    await tree.addHostFile(base, at, 0o755);
+  }
+}
+
 async function busyboxLinks(tree: Tree): Promise<void> {
   await tree.addHostFile('/bin/busybox', '/bin/busybox', 0o755);
   const { stdout } = await execa('/bin/busybox', ['--list-full']);
@@ -239,6 +270,8 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   tree.add({ type: 'file', path: 'etc/profile', data: Buffer.from("export PS1='netrestore# ' TERM=linux PATH=/usr/sbin:/usr/bin:/sbin:/bin\n") });
   tree.add({ type: 'file', path: 'etc/passwd', data: Buffer.from('root:x:0:0:root:/root:/bin/sh\n') });
   tree.add({ type: 'file', path: 'etc/group', data: Buffer.from('root:x:0:\n') });
+  // partclone refuses a mounted filesystem only when it can read the mount table here.
+  tree.add({ type: 'symlink', path: 'etc/mtab', target: '/proc/self/mounts' });
   // Node itself goes into its own archive (below); its libraries go here.
   const { stdout: nodeLibs } = await execa('ldd', [node.path]);
   for (const lib of parseLdd(nodeLibs)) if (!tree.has(lib)) await tree.addHostFile(await realpath(lib), lib, 0o755);
@@ -247,7 +280,11 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   tree.add({ type: 'file', path: 'usr/bin/netrestore', mode: 0o755, data: Buffer.from('#!/bin/sh\n# GC flag: see bin/netrestore\nexec /usr/bin/node --external-memory-accounted-in-global-limit /opt/netrestore/agent.mjs "$@"\n') });
   await tree.addProgram('/usr/sbin/sfdisk');
   await tree.addProgram('/usr/bin/partx');
+  // Grow tools and util-linux's losetup (busybox's has no --sizelimit: a loop device over one partition needs it).
   for (const [path] of GROW_TOOLS) await tree.addProgram(path);
+  const partclone = PARTCLONE_TOOLS.map((t) => `/usr/sbin/${t}`);
+  await addStubLibraries(tree, partclone, work);
+  for (const p of partclone) await tree.addProgram(p);
   const mods = await stageModules(tree, kernelVersion, work);
   await busyboxLinks(tree);
 
@@ -255,8 +292,12 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   // unpacks one after the other. Node (three quarters of the bytes) rarely
   // changes, so its compressed part is usually reused from the cache.
   const nodePart = cpioArchive([{ type: 'dir', path: 'usr' }, { type: 'dir', path: 'usr/bin' }, { type: 'file', path: 'usr/bin/node', data: await readFile(strippedNode), mode: 0o755 }]);
+  // Node's part at zstd -22 (a 128 MiB window, which the kernel's unpacker
+  // allows): 0.37 MB less than -19, which the 50 MB budget needs since the
+  // environment carries partclone. It is compressed once and then cached.
   const level = o.level ?? 19;
-  const compressed = await Promise.all([cpioArchive(tree.entries), nodePart].map((part) => compressPart(part, level, work, o)));
+  const nodeLevel = o.level ?? 22;
+  const compressed = await Promise.all([compressPart(cpioArchive(tree.entries), level, work, o), compressPart(nodePart, nodeLevel, work, o)]);
   const archiveSha256 = createHash('sha256').update(compressed.map((c) => c.sha256).join()).digest('hex');
   const reportPath = join(o.out, 'build.json');
   const previous = await readFile(reportPath, 'utf8').then((t) => JSON.parse(t) as BuildReport, () => undefined);

@@ -16,6 +16,8 @@ export const SERVER_MODULES: readonly string[] = [
   'xhci_pci', 'ehci_pci', 'ohci_pci', 'uhci_hcd', 'usb_storage', 'uas', 'usbhid', 'hid_generic',
   // what describing a disk may mount
   'ext4', 'vfat', 'nls_cp437', 'nls_iso8859_1',
+  // a read-only loop device over a partition the kernel made no node for (used-block maps)
+  'loop',
 ];
 
 /** "kernel/drivers/usb/storage/usb-storage.ko" → "usb_storage": the kernel treats - and _ alike. */

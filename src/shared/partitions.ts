@@ -100,12 +100,42 @@ function parseGpt(head: Buffer, sector: number): TableSummary {
   return { type: 'gpt', diskId: guid(head, h + 56), partitions };
 }
 
-/** Name the filesystem from the first 68 KiB of a partition, by its superblock magic. */
+/**
+ * FAT12, FAT16 or FAT32 from a boot sector's BIOS parameter block, by the
+ * count of data clusters as the FAT specification decides it (the type
+ * string at 54 or 82 is only a label); undefined when the BPB is not sane.
+ */
+export function fatType(b: Buffer): 'fat12' | 'fat16' | 'fat32' | undefined {
+  if (b.length < 512 || b[510] !== 0x55 || b[511] !== 0xaa) return undefined;
+  const bytesPerSector = b.readUInt16LE(11);
+  const perCluster = b[13]!;
+  const reserved = b.readUInt16LE(14);
+  const fats = b[16]!;
+  const rootEntries = b.readUInt16LE(17);
+  const total = b.readUInt16LE(19) || b.readUInt32LE(32);
+  const fatSize = b.readUInt16LE(22) || b.readUInt32LE(36);
+  const pow2 = (n: number) => n > 0 && (n & (n - 1)) === 0;
+  if (![512, 1024, 2048, 4096].includes(bytesPerSector) || !pow2(perCluster) || reserved === 0 || fats === 0 || fats > 4 || total === 0 || fatSize === 0) return undefined;
+  if (b.readUInt16LE(22) === 0) return 'fat32';
+  const rootSectors = Math.ceil((rootEntries * 32) / bytesPerSector);
+  const data = total - (reserved + fats * fatSize + rootSectors);
+  if (data <= 0) return undefined;
+  const clusters = Math.floor(data / perCluster);
+  return clusters < 4085 ? 'fat12' : clusters < 65525 ? 'fat16' : 'fat32';
+}
+
+/**
+ * Name the filesystem from the first 68 KiB of a partition, by its
+ * superblock magic: ext2/ext3/ext4, ntfs, fat12/fat16/fat32, exfat, xfs,
+ * btrfs, swap, and the containers no filesystem reader looks into: luks,
+ * bitlocker, lvm2. Undefined when unknown.
+ */
 export function detectFilesystem(b: Buffer): string | undefined {
   const at = (o: number, s: string) => b.length >= o + s.length && b.toString('latin1', o, o + s.length) === s;
+  // BitLocker's volume header is a boot sector too (with a FAT-like BPB): look for it first.
+  if (at(3, '-FVE-FS-')) return 'bitlocker';
+  if (at(0, 'LUKS\xba\xbe') || at(0, 'SKUL\xba\xbe')) return 'luks';
   if (at(3, 'NTFS    ')) return 'ntfs';
-  if (at(82, 'FAT32   ')) return 'vfat';
-  if (at(54, 'FAT16   ') || at(54, 'FAT12   ')) return 'vfat';
   if (at(3, 'EXFAT   ')) return 'exfat';
   if (b.length >= 1082 && b.readUInt16LE(1080) === 0xef53) {
     const incompat = b.readUInt32LE(1024 + 0x60);
@@ -114,7 +144,9 @@ export function detectFilesystem(b: Buffer): string | undefined {
   }
   if (at(0, 'XFSB')) return 'xfs';
   if (at(0x10040, '_BHRfS_M')) return 'btrfs';
-  if (at(4086, 'SWAPSPACE2')) return 'swap';
+  // The swap signature ends the first page, whatever the page size.
+  for (const page of [4096, 8192, 16384, 65536]) if (at(page - 10, 'SWAPSPACE2')) return 'swap';
   if (at(0x218, 'LVM2 001')) return 'lvm2';
+  if (at(82, 'FAT32   ') || at(54, 'FAT16   ') || at(54, 'FAT12   ') || at(54, 'FAT     ')) return fatType(b);
   return undefined;
 }

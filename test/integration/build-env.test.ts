@@ -3,12 +3,12 @@
  * puts in boot-assets/dist, how big, and that the bundled agent runs.
  */
 import { execa } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zstdDecompressSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { BuildReport } from '../../src/build-env/build.ts';
+import { PARTCLONE_TOOLS, type BuildReport } from '../../src/build-env/build.ts';
 import { cpioList } from '../../src/build-env/cpio.ts';
 import { BIN } from '../../src/drill/service.ts';
 import { qemuAvailable, startVm } from '../../src/drill/vm.ts';
@@ -52,6 +52,40 @@ describe.runIf(canBuild)('build-env', () => {
     expect(alias).toMatch(/alias pci:v00008086d000010D3.* e1000e/i);
     expect(entries.find((e) => e.path === 'init')!.mode & 0o111).toBeTruthy();
   });
+
+  it('carries partclone for every filesystem capture maps, with its libraries, util-linux losetup and the loop module: each runs on nothing but the initrd', async () => {
+    const entries = initrdEntries(readFileSync(join(DIST, 'initrd.img')), report.initrdParts);
+    const paths = new Set(entries.map((e) => e.path));
+    for (const t of PARTCLONE_TOOLS) expect(paths.has(`usr/sbin/${t}`), t).toBe(true);
+    expect(paths.has('usr/sbin/losetup')).toBe(true);
+    expect([...paths].some((p) => /\/loop\.ko(\.\w+)?$/.test(p))).toBe(true);
+    // Unpacked and entered with chroot: only the initrd's own files are there.
+    const root = mkdtempSync(join(tmpdir(), 'nr-env-root-'));
+    try {
+      for (const e of entries) {
+        const to = join(root, e.path);
+        if ((e.mode & 0o170000) === 0o040000) mkdirSync(to, { recursive: true });
+        else if ((e.mode & 0o170000) === 0o120000) symlinkSync(e.data.toString(), to);
+        else if ((e.mode & 0o170000) === 0o100000) writeFileSync(to, e.data, { mode: e.mode & 0o777 });
+      }
+      for (const t of [...PARTCLONE_TOOLS, 'losetup']) {
+        const r = await execa('chroot', [root, `/usr/sbin/${t}`, '--version'], { reject: false, all: true });
+        expect(r.exitCode, `${t}: ${r.all}`).toBe(0);
+      }
+      await execa('truncate', ['-s', '16M', join(root, 'tmp/fs.img')]);
+      await execa('mke2fs', ['-q', '-F', '-t', 'ext4', join(root, 'tmp/fs.img')]);
+      await execa('chroot', [root, '/usr/sbin/partclone.extfs', '-D', '-q', '-f', '0', '-s', '/tmp/fs.img', '-O', '/tmp/fs.map', '-L', '/tmp/fs.log']);
+      // The same map as the host's partclone with the real libraries.
+      await execa('partclone.extfs', ['-D', '-q', '-f', '0', '-s', join(root, 'tmp/fs.img'), '-O', join(root, 'tmp/host.map'), '-L', join(root, 'tmp/host.log')]);
+      const body = (f: string) => readFileSync(join(root, f), 'utf8').split('\n').filter((l) => !l.startsWith('#')).join('\n');
+      expect(body('tmp/fs.map')).toMatch(/^0x00000000\s+0x[0-9A-F]+\s+\+$/m);
+      expect(body('tmp/fs.map')).toBe(body('tmp/host.map'));
+      // libcrypto and libncursesw are stand-ins (stub-library.ts) of a few kilobytes.
+      for (const lib of ['libcrypto.so.3', 'libncursesw.so.6']) expect(entries.find((e) => e.path === `lib/x86_64-linux-gnu/${lib}`)!.data.length, lib).toBeLessThan(64 * 1024);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('bundles the agent into one file that runs on the pinned Node with nothing else around it', async () => {
     const r = await execa(join(ROOT, 'node_modules/node/bin/node'), [join(ROOT, 'build/env/agent.mjs'), '--help'], { cwd: '/' });

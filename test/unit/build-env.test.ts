@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cpioArchive, cpioList, type CpioEntry } from '../../src/build-env/cpio.ts';
 import { parseLdd } from '../../src/build-env/libraries.ts';
+import { STUB_LIBRARIES, stubAssembly, stubVersionScript, undefinedSymbols } from '../../src/build-env/stub-library.ts';
 import { moduleName, resolveModules } from '../../src/build-env/modules.ts';
 
 const ENTRIES: CpioEntry[] = [
@@ -102,5 +103,46 @@ describe('shared libraries of a program', () => {
     ].join('\n');
     expect(parseLdd(out)).toEqual(['/lib/x86_64-linux-gnu/libstdc++.so.6', '/lib/x86_64-linux-gnu/libc.so.6', '/lib64/ld-linux-x86-64.so.2']);
     expect(parseLdd('\tnot a dynamic executable')).toEqual([]);
+  });
+});
+
+describe('stand-ins for libraries a program links but never calls', () => {
+  const NM = [
+    '                 U EVP_DigestFinal@OPENSSL_3.0.0',
+    '                 U EVP_sha1@OPENSSL_3.0.0',
+    '                 U newwin@NCURSESW6_5.1.20000708',
+    '                 U wprintw@NCURSESW6_5.8.20110226',
+    '                 U stdscr@NCURSES6_TINFO_5.0.19991023',
+    '                 U ext2fs_open',
+    '                 w __gmon_start__',
+    '                 U EVP_sha1@OPENSSL_3.0.0',
+  ].join('\n');
+
+  it('takes the undefined symbols of the versions asked for, once each', () => {
+    expect(undefinedSymbols(NM, /^OPENSSL_/)).toEqual([{ name: 'EVP_DigestFinal', version: 'OPENSSL_3.0.0' }, { name: 'EVP_sha1', version: 'OPENSSL_3.0.0' }]);
+    expect(undefinedSymbols(NM, /^NCURSESW6_/).map((s) => s.version)).toEqual(['NCURSESW6_5.1.20000708', 'NCURSESW6_5.8.20110226']);
+  });
+
+  it('assembles (binutils) into a library with that soname, those versions, and functions that trap', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nr-stub-'));
+    try {
+      const symbols = undefinedSymbols(NM, /^NCURSESW6_/);
+      writeFileSync(join(dir, 's.s'), stubAssembly(symbols));
+      writeFileSync(join(dir, 's.map'), stubVersionScript(symbols));
+      await execa('as', ['-o', join(dir, 's.o'), join(dir, 's.s')]);
+      await execa('ld', ['-shared', '-soname', 'libncursesw.so.6', '--version-script', join(dir, 's.map'), '-o', join(dir, 'libncursesw.so.6'), join(dir, 's.o')]);
+      const dyn = (await execa('readelf', ['-d', '-W', join(dir, 'libncursesw.so.6')])).stdout;
+      expect(dyn).toMatch(/SONAME.*\[libncursesw\.so\.6\]/);
+      const syms = (await execa('nm', ['-D', '--defined-only', join(dir, 'libncursesw.so.6')])).stdout;
+      expect(syms).toMatch(/T newwin@@NCURSESW6_5\.1\.20000708/);
+      expect(syms).toMatch(/T wprintw@@NCURSESW6_5\.8\.20110226/);
+      expect(stubAssembly(symbols)).toMatch(/newwin:\n {2}ud2\n/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stands in only for libcrypto and libncursesw', () => {
+    expect(STUB_LIBRARIES.map((l) => l.soname)).toEqual(['libcrypto.so.3', 'libncursesw.so.6']);
   });
 });

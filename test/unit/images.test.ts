@@ -76,7 +76,7 @@ describe('partition tables and filesystems (made by sfdisk and mkfs)', () => {
 
   it.each([
     ['ext4', ['mke2fs', '-q', '-F', '-t', 'ext4']],
-    ['vfat', ['mkfs.vfat', '-F', '32']],
+    ['fat32', ['mkfs.vfat', '-F', '32']],
     ['ntfs', ['mkntfs', '-q', '-F', '-Q']],
   ])('detects %s', async (fs, cmd) => {
     const f = join(dir, `${fs}.img`);
