@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { judgeDomainMap, mapPartitions, partcloneArgs, partcloneComplaint, partcloneTool, type Run } from '../../src/shared/partclone.ts';
 import type { TableSummary } from '../../src/shared/partitions.ts';
-import { GUARD_BYTES } from '../../src/shared/used-areas.ts';
+import { END_GUARD_BYTES, GUARD_BYTES } from '../../src/shared/used-areas.ts';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'nr-partclone-'));
@@ -105,8 +105,8 @@ describe('mapPartitions with partclone replaced', () => {
     ]);
     expect(f.calls.filter((c) => c[0]!.startsWith('partclone')).map((c) => [c[0], c[c.indexOf('-s') + 1]])).toEqual([['partclone.extfs', '/dev/loop0'], ['partclone.xfs', '/dev/loop1']]);
     expect(f.attached.size).toBe(0);
-    expect(uses.map((u) => [u.index, u.fs, u.mapped, u.usedBytes])).toEqual([[1, 'ext4', true, 4 * MiB + GUARD_BYTES], [2, 'xfs', true, 4 * MiB + GUARD_BYTES]]);
-    expect(uses[0]!.used).toEqual([[0, 4 * MiB], [15 * MiB, MiB]]);
+    expect(uses.map((u) => [u.index, u.fs, u.mapped, u.usedBytes])).toEqual([[1, 'ext4', true, 4 * MiB + END_GUARD_BYTES], [2, 'xfs', true, 4 * MiB + END_GUARD_BYTES]]);
+    expect(uses[0]!.used).toEqual([[0, 4 * MiB], [16 * MiB - END_GUARD_BYTES, END_GUARD_BYTES]]);
   });
 
   it('keeps whole, with a reason each, what it cannot map, and never throws for one partition', async () => {
@@ -123,7 +123,7 @@ describe('mapPartitions with partclone replaced', () => {
     expect(uses[3]!.reason).toMatch(/BitLocker/);
     expect(uses[4]!.reason).toBe('partclone.ntfs could not read the filesystem (ntfsclone-ng.c: NTFS Volume is dirty, run chkdsk /f): damaged or unclean, every byte kept');
     expect(uses[5]!.reason).toMatch(/does not fit its partition/);
-    expect(uses[6]).toMatchObject({ fs: 'swap', usedBytes: 2 * MiB });
+    expect(uses[6]).toMatchObject({ fs: 'swap', usedBytes: GUARD_BYTES + END_GUARD_BYTES });
     expect(uses[7]!.reason).toMatch(/f2fs: no used-block reader/);
     for (const u of uses.filter((x) => !x.mapped)) expect(u.usedBytes).toBe(u.index === 6 || u.index === 9 ? 16 * MiB : 8 * MiB);
     // Neither swap nor the containers cost a partclone run.
@@ -165,6 +165,6 @@ describe('mapPartitions with partclone replaced', () => {
     const uses = await mapPartitions(disk, { type: 'none', partitions: [{ index: 1, type: 'whole-disk', start: 0, size: 100 * MiB, filesystem: 'ext4' }] }, { run: f.run, tmpDir: dir });
     expect(f.calls.map((c) => c[0])).toEqual(['partclone.extfs']);
     expect(f.calls[0]![f.calls[0]!.indexOf('-s') + 1]).toBe(disk);
-    expect(uses[0]).toMatchObject({ mapped: true, usedBytes: 4 * MiB });
+    expect(uses[0]).toMatchObject({ mapped: true, usedBytes: 3 * MiB + END_GUARD_BYTES });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clipExtents, freeAreas, freeInChunk, GUARD_BYTES, mappedUse, normalizeExtents, parseDomainMap, wholeUse, zeroRanges } from '../../src/shared/used-areas.ts';
+import { clipExtents, END_GUARD_BYTES, freeAreas, freeInChunk, GUARD_BYTES, mappedUse, normalizeExtents, parseDomainMap, wholeUse, zeroRanges } from '../../src/shared/used-areas.ts';
 
 const MiB = 1024 * 1024;
 
@@ -62,9 +62,9 @@ describe('partition records', () => {
     expect(u.used).toEqual([
       [0, GUARD_BYTES],
       [50 * MiB, 4096],
-      [99 * MiB, GUARD_BYTES],
+      [100 * MiB - END_GUARD_BYTES, END_GUARD_BYTES],
     ]);
-    expect(u.usedBytes).toBe(2 * MiB + 4096);
+    expect(u.usedBytes).toBe(MiB + 4096 + END_GUARD_BYTES);
     expect(u.mapped).toBe(true);
   });
   it('a tiny partition is all guard', () => {
@@ -93,7 +93,7 @@ describe('free areas and chunks', () => {
   it('only mapped partitions have free areas, absolute on the disk', () => {
     expect(free).toEqual([
       { start: 2 * MiB, length: 3 * MiB },
-      { start: 6 * MiB, length: 4 * MiB },
+      { start: 6 * MiB, length: 5 * MiB - END_GUARD_BYTES },
     ]);
   });
   it('a chunk inside a free area is free throughout', () => {
