@@ -8,6 +8,7 @@ import { junitReport, summaryLine, type DrillResult } from '../../src/drill/repo
 
 const passed: DrillResult = {
   ok: true,
+  kind: 'restore',
   image: 'web-01',
   firmware: 'bios',
   mode: 'full',
