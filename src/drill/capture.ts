@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { Manifest } from '../shared/format.ts';
 import { formatBytes } from '../shared/progress.ts';
 import { FileStore } from '../images/store.ts';
-import { checksum, createTask, MAC, NET, network, networkVm, step, waitTask, type Drill, type Network } from './parts.ts';
+import { checksum, createTask, exitsWithin, MAC, NET, network, networkVm, step, waitTask, type Drill, type Network } from './parts.ts';
 import { writeImageFile } from './source-disk.ts';
 import type { Vm } from './vm.ts';
 
@@ -83,15 +83,16 @@ async function captureOnce(d: Drill, net: Network, disk: string, store: string, 
       if (!manifest) throw new Error(`task ${task} is done but the store holds no image ${name}`);
       const stored = (await storeBytes(store)) - before;
       result.captures!.push({ image: name, seconds, stored });
-      const agent = /Read [^;\n]+; sent [^\n]*?the server had\)/.exec(vm.console())?.[0];
-      const detail = `${name} published, ${formatBytes(manifest.source.size)}; the store grew by ${formatBytes(stored)}${agent ? `; the agent: ${JSON.stringify(agent)}` : ''}`;
+      const detail = `${name} published, ${formatBytes(manifest.source.size)}; the store grew by ${formatBytes(stored)}`;
       return { detail, next: { manifest, stored, detail } };
     });
-    await phase('reboot', async () => {
+    const said = await phase('reboot', async () => {
       const s = await rebooted(vm);
-      return { detail: `the VM rebooted by itself ${s.toFixed(1)} s after the capture ended`, next: undefined };
+      // The agent's own count, on its last screen (drawn after its report to the server).
+      const said = /Read [^;\n]+; sent [^\n]*?the server had\)/.exec(vm.console())?.[0];
+      return { detail: `the VM rebooted by itself ${s.toFixed(1)} s after the capture ended${said ? `; the agent said ${JSON.stringify(said)}` : ''}`, next: said };
     });
-    return captured;
+    return { ...captured, detail: `${captured.detail}${said ? `; the agent said ${JSON.stringify(said)}` : ''}` };
   } finally {
     await vm.stop();
     result.console += `${result.console ? '\n' : ''}--- capture ${name} (${MAC}) ---\n${vm.console()}`;
@@ -100,8 +101,7 @@ async function captureOnce(d: Drill, net: Network, disk: string, store: string, 
 
 async function rebooted(vm: Vm): Promise<number> {
   const t0 = performance.now();
-  const ok = await Promise.race([vm.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), REBOOT_WITHIN_S * 1000))]);
-  if (!ok) throw new Error(`the VM did not reboot within ${REBOOT_WITHIN_S} s of the end of its task; its console ends with:\n${vm.console().slice(-1500)}`);
+  if (!(await exitsWithin(vm, REBOOT_WITHIN_S * 1000))) throw new Error(`the VM did not reboot within ${REBOOT_WITHIN_S} s of the end of its task; its console ends with:\n${vm.console().slice(-1500)}`);
   return (performance.now() - t0) / 1000;
 }
 

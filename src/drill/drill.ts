@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
 import { FileStore } from '../images/store.ts';
 import { captureDrill } from './capture.ts';
-import { blankDisk, bootRestoredDisk, checksum, Cleanup, createTask, MAC, NET, network, networkVm, preflight, step, StepFailed, waitTask, type Drill, type DrillOptions } from './parts.ts';
+import { blankDisk, bootRestoredDisk, checksum, Cleanup, createTask, exitsWithin, MAC, NET, network, networkVm, preflight, step, StepFailed, waitTask, type Drill, type DrillOptions } from './parts.ts';
 import type { DrillResult } from './report.ts';
 import { typedDrill } from './typed.ts';
 
@@ -90,7 +90,7 @@ async function restoreByTask(d: Drill): Promise<number> {
     return { detail: `restored and verified by the agent (${String(e.bytes ?? '?')} bytes written)`, next: undefined };
   });
   // The agent reboots by itself after a short countdown; -no-reboot turns that into qemu's exit.
-  await Promise.race([vm.exited, new Promise((r) => setTimeout(r, 30_000))]);
+  await exitsWithin(vm, 30_000);
   await vm.stop();
   result.console = vm.console();
   await bootRestoredDisk(d, net, disk);

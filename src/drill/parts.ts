@@ -191,6 +191,16 @@ export function networkVm(d: Drill, net: Network, disk: string, track = true): {
   return { vm, t0 };
 }
 
+/** Whether the VM ends (reboots: -no-reboot) within `ms`; no timer outlives the answer (a pending one keeps the CLI alive). */
+export async function exitsWithin(vm: Vm, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([vm.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The VM boots its restored disk until the console shows `expect`; writes go to a throw-away overlay. */
 export async function bootRestoredDisk(d: Drill, net: Network, disk: string): Promise<void> {
   await step(d.result, 'boot-restored-disk', d.log, async () => {

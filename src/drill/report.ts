@@ -82,7 +82,7 @@ export function summaryLine(r: DrillResult): string {
   if (boot) parts.push(boot.ok ? `boot of the restored disk ${boot.seconds.toFixed(1)} s` : 'boot of the restored disk FAILED');
   const sum = p('checksum');
   if (sum) parts.push(sum.ok ? (r.kind === 'capture' ? 'image = disk' : 'checksum ok') : 'checksum MISMATCH');
-  if (second) parts.push(`second capture ${formatBytes(second.stored)} stored (${((100 * second.stored) / Math.max(r.bytes, 1)).toFixed(2)} % of the disk)`);
+  if (second) parts.push(`second capture ${formatBytes(second.stored)} stored (${((100 * second.stored) / Math.max(r.bytes, 1)).toFixed(3)} % of the disk)`);
   const failed = r.phases.find((x) => !x.ok);
   const kind = r.kind === 'restore' ? '' : ` ${r.kind}`;
   return `drill ${r.image} ${r.firmware}/${r.mode}${kind}: ${r.ok ? 'PASS' : 'FAIL'}: ${parts.join(', ')}${failed?.error ? `: ${failed.error.split('\n')[0]}` : ''}`;

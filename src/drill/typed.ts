@@ -9,7 +9,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isZero } from '../shared/format.ts';
 import { menuContext } from '../menus/boot-plan.ts';
-import { blankDisk, bootRestoredDisk, checksum, MAC, NET, network, networkVm, step, type Drill, type Network } from './parts.ts';
+import { blankDisk, bootRestoredDisk, checksum, exitsWithin, MAC, NET, network, networkVm, step, type Drill, type Network } from './parts.ts';
 import { describeKeys, Typist } from './serial-keys.ts';
 import { typedRestoreSteps, type Check, type Wait } from './typed-steps.ts';
 import type { Vm } from './vm.ts';
@@ -65,8 +65,7 @@ async function check(c: Check, x: { net: Network; vm: Vm; disk: string; secrets:
       return 'the disk is still blank';
     }
     case 'vm-reboots': {
-      const rebooted = await Promise.race([x.vm.exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 60_000))]);
-      if (!rebooted) throw new Error(`the VM did not reboot within 60 s of Enter; its console ends with:\n${x.vm.console().slice(-1500)}`);
+      if (!(await exitsWithin(x.vm, 60_000))) throw new Error(`the VM did not reboot within 60 s of Enter; its console ends with:\n${x.vm.console().slice(-1500)}`);
       return 'the VM rebooted';
     }
   }
