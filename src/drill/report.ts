@@ -54,7 +54,8 @@ export function junitReport(r: DrillResult): string {
     `<testsuites name="netrestore drill" tests="${r.phases.length}" failures="${failures}" time="${secs(total)}">`,
     `  <testsuite name="${xml(suite)}" tests="${r.phases.length}" failures="${failures}" errors="0" skipped="0" time="${secs(total)}">`,
     ...cases,
-    `    <system-out>${xml(r.console.slice(-8000))}</system-out>`,
+    // Screens are drawn in place: lines of spaces say nothing in a report.
+    `    <system-out>${xml(r.console.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').slice(-8000))}</system-out>`,
     '  </testsuite>',
     '</testsuites>',
     '',
