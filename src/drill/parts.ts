@@ -211,6 +211,8 @@ export async function bootRestoredDisk(d: Drill, net: Network, disk: string): Pr
     d.cleanup.add(() => booted.stop());
     try {
       const m = await booted.waitFor(d.o.expect, (d.o.bootTimeoutS ?? 300) * 1000);
+      // The rest of the line that matched, for the report (a read can end mid-line).
+      await booted.serial.waitFor(/\n/, 2000, m.index + m[0].length).catch(() => undefined);
       return { detail: `console showed ${JSON.stringify(m[0])}`, next: undefined };
     } finally {
       await booted.stop();
