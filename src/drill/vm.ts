@@ -63,7 +63,8 @@ export function startVm(o: VmOptions): Vm {
   if (o.tap) {
     args.push('-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`);
     // UEFI: no option ROM, OVMF's own PXE client boots, as on a real UEFI server.
-    args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${o.firmware === 'uefi' ? ',romfile=' : ''}`);
+    // bootindex: OVMF ignores -boot and would start a disk that boots before the network.
+    args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${o.firmware === 'uefi' ? ',romfile=' : ''}${o.boot !== 'c' ? ',bootindex=1' : ''}`);
   } else args.push('-nic', 'none');
   if (o.kernel) args.push('-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append);
   if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=virtio,cache=unsafe${o.snapshot ? ',snapshot=on' : ''}`);
