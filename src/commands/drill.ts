@@ -1,6 +1,7 @@
 /**
- * `netrestore drill`: prove that an image restores, on a VM nobody touches.
- * Exit status 0 only when every phase passed.
+ * `netrestore drill`: prove that an image restores, on a VM nobody touches
+ * (a task), or typed as a person would (--interactive); or that a machine
+ * captures (--capture). Exit status 0 only when every phase passed.
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
@@ -24,7 +25,9 @@ export function registerDrillCommand(cli: Command): void {
   cli
     .command('drill')
     .description('restore an image onto a VM booted from the network (namespaces + qemu), boot the restored disk, compare it with the image')
-    .requiredOption('--image <name>', 'the image to restore')
+    .requiredOption('--image <name>', 'the image to restore (--capture: the VM\'s disk)')
+    .addOption(new Option('--interactive', 'type what a person types on the serial console: the menu, a wrong and a right login, the disk, its name, Enter').conflicts('capture'))
+    .option('--capture', 'capture the VM\'s disk (the image written out) twice under tasks: the image must equal the disk, the second capture send almost nothing')
     .option('--images <dir>', 'image store directory', 'images')
     .option('--boot-dir <dir>', 'restore environment from `netrestore build-env`', 'boot-assets/dist')
     .addOption(new Option('--firmware <kind>', 'the VM firmware').choices(['bios', 'uefi']).default('bios'))
@@ -33,7 +36,7 @@ export function registerDrillCommand(cli: Command): void {
     .option('--report <file>', 'write a JUnit XML report here')
     .option('--timeout <seconds>', 'longest wait for each phase', positiveInt, 900)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { image: string; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean }) => {
+    .action(async (o: { image: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean }) => {
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
       const r = await runDrill({
         image: o.image,
@@ -42,6 +45,7 @@ export function registerDrillCommand(cli: Command): void {
         bootDir: resolve(o.bootDir),
         firmware: o.firmware,
         mode: o.mode,
+        kind: o.interactive ? 'typed' : o.capture ? 'capture' : 'restore',
         expect: regex(o.expect),
         agentTimeoutS: o.timeout,
         restoreTimeoutS: o.timeout * 2,

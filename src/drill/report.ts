@@ -5,7 +5,8 @@
 import { formatBytes } from '../shared/progress.ts';
 
 export interface Phase {
-  name: 'network' | 'pxe-to-agent' | 'restore' | 'boot-restored-disk' | 'checksum';
+  /** network, pxe-to-agent, restore, boot-restored-disk, checksum …; a typed drill has one a typed step. */
+  name: string;
   seconds: number;
   ok: boolean;
   error?: string;
@@ -14,6 +15,8 @@ export interface Phase {
 
 export interface DrillResult {
   ok: boolean;
+  /** restore: a task nobody watches; typed: a person's keys on the serial console; capture: the VM's disk captured twice. */
+  kind: 'restore' | 'typed' | 'capture';
   image: string;
   firmware: 'bios' | 'uefi';
   mode: 'full' | 'proxy';
@@ -23,6 +26,8 @@ export interface DrillResult {
   milestones: Record<string, number>;
   /** The tail of the VM's serial console, for the report. */
   console: string;
+  /** A capture drill: what each capture added to the (empty at first) store, in bytes. */
+  captures?: { image: string; seconds: number; stored: number }[];
 }
 
 const xml = (s: string) =>
@@ -38,7 +43,7 @@ const secs = (n: number) => n.toFixed(3);
 export function junitReport(r: DrillResult): string {
   const failures = r.phases.filter((p) => !p.ok).length;
   const total = r.phases.reduce((n, p) => n + p.seconds, 0);
-  const suite = `netrestore drill ${r.image} (${r.firmware}, ${r.mode})`;
+  const suite = `netrestore drill ${r.image} (${r.firmware}, ${r.mode}${r.kind === 'restore' ? '' : `, ${r.kind}`})`;
   const cases = r.phases.map((p) => {
     const open = `    <testcase classname="netrestore.drill.${xml(r.image)}" name="${p.name}" time="${secs(p.seconds)}"`;
     if (p.ok) return `${open}>${p.detail ? `\n      <system-out>${xml(p.detail)}</system-out>\n    ` : ''}</testcase>`;
@@ -49,7 +54,8 @@ export function junitReport(r: DrillResult): string {
     `<testsuites name="netrestore drill" tests="${r.phases.length}" failures="${failures}" time="${secs(total)}">`,
     `  <testsuite name="${xml(suite)}" tests="${r.phases.length}" failures="${failures}" errors="0" skipped="0" time="${secs(total)}">`,
     ...cases,
-    `    <system-out>${xml(r.console.slice(-8000))}</system-out>`,
+    // Screens are drawn in place: lines of spaces say nothing in a report.
+    `    <system-out>${xml(r.console.replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').slice(-8000))}</system-out>`,
     '  </testsuite>',
     '</testsuites>',
     '',
@@ -61,12 +67,24 @@ export function summaryLine(r: DrillResult): string {
   const parts: string[] = [];
   const agent = p('pxe-to-agent');
   if (agent) parts.push(agent.ok ? `PXE to agent ${agent.seconds.toFixed(1)} s` : `PXE to agent FAILED`);
+  if (r.kind === 'typed') {
+    const typed = r.phases.filter((x) => !['network', 'boot-restored-disk', 'checksum'].includes(x.name));
+    const bad = typed.find((x) => !x.ok);
+    const restore = p('restore');
+    if (bad) parts.push(`typed step ${bad.name} FAILED`);
+    else if (typed.length) parts.push(`${typed.length} typed steps ${typed.reduce((n, x) => n + x.seconds, 0).toFixed(1)} s (restore ${restore ? `${restore.seconds.toFixed(1)} s` : '-'})`);
+  }
   const restore = p('restore');
-  if (restore) parts.push(restore.ok ? `restore ${restore.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(r.bytes / Math.max(restore.seconds, 0.001))}/s)` : 'restore FAILED');
+  if (restore && r.kind === 'restore') parts.push(restore.ok ? `restore ${restore.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(r.bytes / Math.max(restore.seconds, 0.001))}/s)` : 'restore FAILED');
+  const [first, second] = r.captures ?? [];
+  if (first) parts.push(`capture ${first.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(first.stored)} stored)`);
+  else if (p('capture')?.ok === false) parts.push('capture FAILED');
   const boot = p('boot-restored-disk');
   if (boot) parts.push(boot.ok ? `boot of the restored disk ${boot.seconds.toFixed(1)} s` : 'boot of the restored disk FAILED');
   const sum = p('checksum');
-  if (sum) parts.push(sum.ok ? 'checksum ok' : 'checksum MISMATCH');
+  if (sum) parts.push(sum.ok ? (r.kind === 'capture' ? 'image = disk' : 'checksum ok') : 'checksum MISMATCH');
+  if (second) parts.push(`second capture ${formatBytes(second.stored)} stored (${((100 * second.stored) / Math.max(r.bytes, 1)).toFixed(3)} % of the disk)`);
   const failed = r.phases.find((x) => !x.ok);
-  return `drill ${r.image} ${r.firmware}/${r.mode}: ${r.ok ? 'PASS' : 'FAIL'}: ${parts.join(', ')}${failed?.error ? `: ${failed.error.split('\n')[0]}` : ''}`;
+  const kind = r.kind === 'restore' ? '' : ` ${r.kind}`;
+  return `drill ${r.image} ${r.firmware}/${r.mode}${kind}: ${r.ok ? 'PASS' : 'FAIL'}: ${parts.join(', ')}${failed?.error ? `: ${failed.error.split('\n')[0]}` : ''}`;
 }

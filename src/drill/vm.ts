@@ -6,8 +6,11 @@
 import { execa, type ResultPromise } from 'execa';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { SerialLine } from './serial-keys.ts';
 
 export interface Vm {
+  /** Its serial console: the screen as a person reads it, and the keyboard. */
+  serial: SerialLine;
   console(): string;
   waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray>;
   /** Resolves when qemu ends (the guest powered off or rebooted: -no-reboot). */
@@ -59,56 +62,27 @@ export function startVm(o: VmOptions): Vm {
   if (o.tap) {
     args.push('-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`);
     // UEFI: no option ROM, OVMF's own PXE client boots, as on a real UEFI server.
-    args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${o.firmware === 'uefi' ? ',romfile=' : ''}`);
+    // bootindex: OVMF ignores -boot and would start a disk that boots before the network.
+    args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${o.firmware === 'uefi' ? ',romfile=' : ''}${o.boot !== 'c' ? ',bootindex=1' : ''}`);
   } else args.push('-nic', 'none');
   if (o.kernel) args.push('-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append);
   if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=virtio,cache=unsafe${o.snapshot ? ',snapshot=on' : ''}`);
   args.push('-serial', 'mon:stdio');
   if (o.tap && !o.ns) throw new Error('a tap device lives in a namespace: pass ns');
   const [cmd, argv] = o.ns ? ['ip', ['netns', 'exec', o.ns, 'qemu-system-x86_64', ...args]] : ['qemu-system-x86_64', args];
-  const proc: ResultPromise = execa(cmd, argv, { reject: false, stdin: 'ignore', buffer: false });
-  let raw = '';
-  let clean = '';
-  let cleanFor = -1;
-  // What a person reads: colours vanish, a cursor move starts a new line (the
-  // agent draws lines in place). Done on the whole text: an escape may span two reads.
-  const text = () => {
-    if (cleanFor !== raw.length) {
-      clean = raw.replace(/\x1b\[[0-9;?]*m|\x1b[c78]|\r/g, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '\n').replace(/\n{3,}/g, '\n\n');
-      cleanFor = raw.length;
-    }
-    return clean;
-  };
-  const waiters: (() => void)[] = [];
-  const onData = (d: Buffer) => {
-    raw += d.toString('latin1');
-    for (const w of waiters.splice(0)) w();
-  };
-  proc.stdout!.on('data', onData);
-  proc.stderr!.on('data', onData);
+  // stdin is the serial line's keyboard (-serial mon:stdio; no key here is Ctrl-A, the monitor's escape).
+  const proc: ResultPromise = execa(cmd, argv, { reject: false, stdin: 'pipe', buffer: false });
+  const serial = new SerialLine([proc.stdout!, proc.stderr!], proc.stdin!);
   let exited = false;
   const exitedP = proc.then(() => {
     exited = true;
-    for (const w of waiters.splice(0)) w();
+    serial.close();
   });
   return {
-    console: text,
+    serial,
+    console: () => serial.text(),
     exited: exitedP,
-    waitFor: (pattern, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`VM console never showed ${pattern} in ${Math.round(timeoutMs / 1000)} s:\n${text().slice(-3000)}`)), timeoutMs);
-        const check = () => {
-          const m = pattern.exec(text());
-          if (m) {
-            clearTimeout(t);
-            resolve(m);
-          } else if (exited) {
-            clearTimeout(t);
-            reject(new Error(`VM exited before ${pattern}:\n${text().slice(-3000)}`));
-          } else waiters.push(check);
-        };
-        check();
-      }),
+    waitFor: (pattern, timeoutMs) => serial.waitFor(pattern, timeoutMs),
     stop: async () => {
       if (!exited) proc.kill('SIGKILL');
       await exitedP;

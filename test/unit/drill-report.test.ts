@@ -8,6 +8,7 @@ import { junitReport, summaryLine, type DrillResult } from '../../src/drill/repo
 
 const passed: DrillResult = {
   ok: true,
+  kind: 'restore',
   image: 'web-01',
   firmware: 'bios',
   mode: 'full',
@@ -58,6 +59,48 @@ describe('drill report', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('typed and capture drill reports', () => {
+  const typed: DrillResult = {
+    ...passed,
+    kind: 'typed',
+    phases: [
+      { name: 'network', seconds: 1, ok: true },
+      { name: 'menu-choose-image', seconds: 20, ok: true },
+      { name: 'login-refused', seconds: 0.5, ok: true },
+      { name: 'choose-disk', seconds: 60, ok: true },
+      { name: 'restore', seconds: 21.5, ok: true },
+      { name: 'boot-restored-disk', seconds: 7, ok: true },
+      { name: 'checksum', seconds: 0.4, ok: true },
+    ],
+  };
+
+  it('a typed drill: one testcase a typed step, the kind in the suite name, the typed steps summed in one line', () => {
+    expect(summaryLine(typed)).toBe('drill web-01 bios/full typed: PASS: 4 typed steps 102.0 s (restore 21.5 s), boot of the restored disk 7.0 s, checksum ok');
+    const xml = junitReport(typed);
+    expect(xml).toContain('<testsuite name="netrestore drill web-01 (bios, full, typed)" tests="7" failures="0"');
+    expect(xml).toContain('name="login-refused" time="0.500"');
+  });
+
+  it('a typed step that failed: its name first, then the screen it saw', () => {
+    const failedTyped: DrillResult = { ...typed, ok: false, phases: [typed.phases[0]!, { name: 'login-refused', seconds: 90, ok: false, error: 'step login-refused (the service refuses the login): waited for /Wrong user name or password/, not in 90 s; the screen showed:\nLogin denied' }] };
+    expect(summaryLine(failedTyped)).toBe('drill web-01 bios/full typed: FAIL: typed step login-refused FAILED: step login-refused (the service refuses the login): waited for /Wrong user name or password/, not in 90 s; the screen showed:');
+    expect(junitReport(failedTyped)).toMatch(/name="login-refused" time="90.000">\s*<failure message="step login-refused [^"]*the screen showed:\nLogin denied"/);
+  });
+
+  it('a capture drill: what each capture stored, the second as a share of the disk', () => {
+    const capture: DrillResult = {
+      ...passed,
+      kind: 'capture',
+      captures: [
+        { image: 'drill-capture-1', seconds: 11.4, stored: 9_527_431 },
+        { image: 'drill-capture-2', seconds: 5.5, stored: 1020 },
+      ],
+      phases: ['network', 'pxe-to-agent', 'capture', 'reboot', 'checksum', 'second-capture', 'second-capture-sends-little'].map((name) => ({ name, seconds: name === 'pxe-to-agent' ? 49.1 : 1, ok: true })),
+    };
+    expect(summaryLine(capture)).toBe('drill web-01 bios/full capture: PASS: PXE to agent 49.1 s, capture 11.4 s (40.0 MiB, 9.1 MiB stored), image = disk, second capture 1020 B stored (0.002 % of the disk)');
   });
 });
 

@@ -110,7 +110,7 @@ function testDisk() {
   disk[511] = 0xaa;
   disk.fill(0, 7 * MiB); // nothing past the partition
   const use = mappedUse(1, 'ext4', psize, [{ start: 2 * MiB, length: 128 * 1024 }]);
-  // Free (absolute): [2 MiB, 3 MiB) and [3 MiB + 128 KiB, 6 MiB).
+  // Free (absolute): [2 MiB, 3 MiB) and [3 MiB + 128 KiB, 7 MiB - 64 KiB) (the partition's last 64 KiB are kept).
   return { size, disk, use, mapUsed: async () => [use] };
 }
 
@@ -151,11 +151,11 @@ describe('scan with free space', () => {
     }
     const m = await scan.manifest({ name: 'v2', description: undefined, role: 'generic', created: new Date(0), sourcePath: undefined, partitionTable: layout.table });
     const seen = zeroFree(disk, m);
-    // Free: [1 MiB + 1 MiB guard … 3 MiB) and [3 MiB + 128 KiB … 6 MiB): 1 MiB + 2.875 MiB.
-    expect(m.totals.free).toBe(MiB + 3 * MiB - 128 * 1024);
+    // Free: [1 MiB + 1 MiB guard … 3 MiB) and [3 MiB + 128 KiB … 7 MiB - 64 KiB end guard).
+    expect(m.totals.free).toBe(MiB + 4 * MiB - 192 * 1024);
     expect(manifestFree(m)).toEqual([
       { start: 2 * MiB, length: MiB },
-      { start: 3 * MiB + 128 * 1024, length: 3 * MiB - 128 * 1024 },
+      { start: 3 * MiB + 128 * 1024, length: 4 * MiB - 192 * 1024 },
     ]);
     for (let i = 0; i < m.chunks.length; i++) {
       const c = seen.subarray(i * CHUNK, (i + 1) * CHUNK);
@@ -163,7 +163,7 @@ describe('scan with free space', () => {
     }
     expect(m.sha256).toBe(sha256(seen));
     const wholly = freeFlags.flatMap((f, i) => (f ? [i] : []));
-    expect(wholly).toEqual([8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23]);
+    expect(wholly).toEqual([8, 9, 10, 11, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]);
     for (const i of wholly) expect(reads).not.toContain(i * CHUNK);
     // Partial chunk 12 ([3 MiB, 3.25 MiB): 128 KiB used, 128 KiB free) holds only its used half.
     expect(m.chunks[12]).toBe(sha256(Buffer.concat([disk.subarray(3 * MiB, 3 * MiB + 128 * 1024), Buffer.alloc(128 * 1024)])));
@@ -222,7 +222,7 @@ describe('restore of a v2 image', () => {
     const stats = await restore(client, m, t);
     await closeTarget(t);
     expect(stats.verified).toBe(true);
-    expect(stats.chunksFree).toBe(15);
+    expect(stats.chunksFree).toBe(18);
     const got = readFileSync(path);
     const inFree = (o: number) => free.some((f) => o >= f.start && o < f.start + f.length);
     // Used areas equal the source's; free areas still hold the target's old bytes.
@@ -255,7 +255,7 @@ describe('restore of a v2 image', () => {
     await closeTarget(t);
     const s = readFileSync(small);
     expect(s.length).toBe(m.minTargetBytes);
-    for (const [a, b] of [[0, 2 * MiB], [3 * MiB, 3 * MiB + 128 * 1024], [6 * MiB, 7 * MiB]] as const) expect(s.subarray(a, b).equals(disk.subarray(a, b))).toBe(true);
+    for (const [a, b] of [[0, 2 * MiB], [3 * MiB, 3 * MiB + 128 * 1024], [7 * MiB - 64 * 1024, 7 * MiB]] as const) expect(s.subarray(a, b).equals(disk.subarray(a, b))).toBe(true);
 
     // Below the minimum: refused, naming both sizes.
     const tiny = join(dir, 'tiny.raw');
