@@ -117,7 +117,17 @@ async function withMount<T>(cmd: string[], mnt: string, fn: () => Promise<T>): P
   try {
     return await fn();
   } finally {
-    await execa('umount', [mnt], { reject: false });
+    await unmount(mnt);
+  }
+}
+
+/** Unmounted for sure: a filesystem copied while still mounted has a dirty log (XFS) and fails its checker. */
+async function unmount(mnt: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const r = await execa('umount', [mnt], { reject: false });
+    if (r.exitCode === 0) return;
+    if (i === 20) throw new Error(`makeDisk: cannot unmount ${mnt}: ${r.stderr}`);
+    await new Promise((done) => setTimeout(done, 250));
   }
 }
 

@@ -131,8 +131,8 @@ describe('boot decision and login', () => {
     writeFileSync(join(dir, 'tiny.raw'), Buffer.alloc(1024 * 1024));
     const bad = await nr('restore', '--server', B, '--token', token2, '--image', 'fs01', '--target', join(dir, 'tiny.raw'), '--task', id2, '--yes', '--json');
     expect(bad.exitCode).toBe(1);
-    expect((await nr('hosts', 'list', '--state', state)).stdout).toMatch(/52:54:00:83:00:04 .*restore fs01 \(failed: .*needs \d+/);
-    expect((await nr('hosts', 'history', '--state', state)).stdout).toMatch(/52:54:00:83:00:04\s+restore\s+fs01\s+failed: .*holds 1048576 bytes/);
+    expect((await nr('hosts', 'list', '--state', state)).stdout).toMatch(/52:54:00:83:00:04 .*restore fs01 \(failed: .*needs a disk of at least [\d.]+ MiB/);
+    expect((await nr('hosts', 'history', '--state', state)).stdout).toMatch(/52:54:00:83:00:04\s+restore\s+fs01\s+failed: .*holds 1.0 MiB \(1048576 bytes\)/);
   });
 
   it('keeps hosts, tasks and history across a restart', async () => {
