@@ -37,7 +37,7 @@ const minimalSummary = (m: Pick<Manifest, 'minimal' | 'minimalReason'>) => (m.mi
 const minimalLine = (m: Pick<Manifest, 'minimal' | 'minimalReason' | 'source'>): string =>
   m.minimal
     ? `minimal form: ${formatBytes(m.minimal.size)} (${m.minimal.size} bytes): restores onto a disk down to that size, growing the last partition to fit`
-    : `no minimal form: ${m.minimalReason ?? 'published before minimal forms'}; restores only onto a disk that holds the whole image`;
+    : `no minimal form: ${m.minimalReason ?? 'none was made (a captured image, or one published before minimal forms)'}; restores only onto a disk that holds the whole image`;
 
 const out = (s: string): void => {
   process.stdout.write(s + '\n');

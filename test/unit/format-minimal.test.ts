@@ -39,7 +39,7 @@ const full = {
   },
 };
 const parse = (o: unknown) => parseManifest(JSON.stringify(o), 'test');
-const withMinimal = (m: Partial<typeof full.minimal>, rest: object = {}) => ({ ...full, ...rest, minimal: { ...full.minimal, ...m } });
+const withMinimal = (m: Record<string, unknown>, rest: object = {}) => ({ ...full, ...rest, minimal: { ...full.minimal, ...m } });
 
 describe('the minimal form in the manifest', () => {
   it('parses with its minimal form, or with a reason for none, or with neither', () => {
