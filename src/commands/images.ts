@@ -30,6 +30,15 @@ async function mustRead(store: ImageStore, name: string): Promise<Manifest> {
  */
 const usedBytes = (m: Pick<Manifest, 'source' | 'totals'>): number => m.source.size - m.totals.free;
 
+/** The minimal form in JSON: its size, or why there is none. */
+const minimalSummary = (m: Pick<Manifest, 'minimal' | 'minimalReason'>) => (m.minimal ? { minimalBytes: m.minimal.size } : m.minimalReason !== undefined ? { minimalReason: m.minimalReason } : {});
+
+/** The minimal form in a sentence. */
+const minimalLine = (m: Pick<Manifest, 'minimal' | 'minimalReason' | 'source'>): string =>
+  m.minimal
+    ? `minimal form: ${formatBytes(m.minimal.size)} (${m.minimal.size} bytes): restores onto a disk down to that size, growing the last partition to fit`
+    : `no minimal form: ${m.minimalReason ?? 'none was made (a captured image, or one published before minimal forms)'}; restores only onto a disk that holds the whole image`;
+
 const out = (s: string): void => {
   process.stdout.write(s + '\n');
 };
@@ -44,9 +53,10 @@ export function registerImageCommands(cli: Command): void {
     .addOption(new Option('--role <role>', 'server role; some carry warnings shown at restore').choices([...ROLES]).default('generic'))
     .option('--chunk-size <MiB>', 'chunk size in MiB', positiveNumber, 4)
     .option('--raw', 'keep every byte, free space included (a forensic copy)')
+    .option('--no-minimal', 'do not make the minimal form (the last filesystem shrunk) that lets the image restore onto a smaller disk')
     .addOption(imagesOption())
     .option('--json', 'print a JSON summary at the end')
-    .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; raw?: boolean; images: string; json?: boolean }) => {
+    .action(async (source: string, o: { name: string; description: string; role: Role; chunkSize: number; raw?: boolean; minimal: boolean; images: string; json?: boolean }) => {
       checkName(o.name); // before anything is opened or created
       const reader = await openSource(source);
       const store = await openStore(o.images).catch(async (err: unknown) => {
@@ -65,13 +75,14 @@ export function registerImageCommands(cli: Command): void {
           chunkSize: Math.round(o.chunkSize * 1024 * 1024),
           sourcePath: resolve(source),
           ...(o.raw ? { raw: true } : {}),
+          minimal: o.minimal,
           onProgress: (p) => bar.update(p),
         });
         bar.end();
         const seconds = (performance.now() - t0) / 1000;
-        const summary = { ok: true, image: m.name, source, bytesTotal: m.source.size, bytesStored: m.totals.stored, bytesShared: m.totals.shared, bytesZero: m.totals.zero, bytesFree: m.totals.free, chunks: m.totals.chunks, seconds: Number(seconds.toFixed(2)), sha256: m.sha256 };
+        const summary = { ok: true, image: m.name, source, bytesTotal: m.source.size, bytesStored: m.totals.stored, bytesShared: m.totals.shared, bytesZero: m.totals.zero, bytesFree: m.totals.free, chunks: m.totals.chunks, minTargetBytes: m.minTargetBytes, ...minimalSummary(m), seconds: Number(seconds.toFixed(2)), sha256: m.sha256 };
         if (o.json) out(JSON.stringify(summary));
-        else out(`published ${m.name}: ${formatBytes(m.source.size)} disk, ${formatBytes(m.totals.stored)} new in the store, ${formatBytes(m.totals.shared)} shared, ${formatBytes(m.totals.zero)} zeros, ${formatBytes(m.totals.free)} free, ${seconds.toFixed(1)} s`);
+        else out(`published ${m.name}: ${formatBytes(m.source.size)} disk, ${formatBytes(m.totals.stored)} new in the store, ${formatBytes(m.totals.shared)} shared, ${formatBytes(m.totals.zero)} zeros, ${formatBytes(m.totals.free)} free, ${seconds.toFixed(1)} s; ${minimalLine(m)}`);
       } finally {
         await reader.close();
       }
@@ -86,7 +97,7 @@ export function registerImageCommands(cli: Command): void {
     .option('--json', 'as JSON')
     .action(async (o: { images: string; json?: boolean }) => {
       const list = await (await openStore(o.images)).listManifests();
-      if (o.json) return out(JSON.stringify(list.map(({ chunks: _c, ...rest }) => ({ ...rest, usedBytes: usedBytes(rest) }))));
+      if (o.json) return out(JSON.stringify(list.map(({ chunks: _c, minimal: _m, ...rest }) => ({ ...rest, ...minimalSummary({ minimal: _m }), usedBytes: usedBytes(rest) }))));
       if (list.length === 0) return out('no images yet: publish one with `netrestore publish DISK --name NAME`');
       out(`${'NAME'.padEnd(24)} ${'CREATED'.padEnd(20)} ${'SIZE'.padStart(10)} ${'USED'.padStart(10)} ${'STORED'.padStart(10)} ROLE`);
       for (const m of list) out(`${m.name.padEnd(24)} ${m.created.slice(0, 19).replace('T', ' ').padEnd(20)} ${formatBytes(m.source.size).padStart(10)} ${formatBytes(usedBytes(m)).padStart(10)} ${formatBytes(m.totals.stored).padStart(10)} ${m.role}`);
@@ -100,7 +111,7 @@ export function registerImageCommands(cli: Command): void {
     .option('--json', 'the whole manifest as JSON')
     .action(async (name: string, o: { images: string; json?: boolean }) => {
       const m = await mustRead(await openStore(o.images), name);
-      if (o.json) return out(JSON.stringify({ ...m, usedBytes: usedBytes(m) }, null, 1));
+      if (o.json) return out(JSON.stringify({ ...m, usedBytes: usedBytes(m), ...minimalSummary(m) }, null, 1));
       out(`${m.name}: ${m.description || '(no description)'}`);
       out(`created ${m.created}, role ${m.role}, disk ${formatBytes(m.source.size)} (${m.source.size} bytes, ${m.source.logicalSectorSize}-byte sectors)`);
       out(`partition table: ${m.partitionTable.type}${m.partitionTable.diskId ? ` ${m.partitionTable.diskId}` : ''}`);
@@ -113,6 +124,7 @@ export function registerImageCommands(cli: Command): void {
           out(`  ${String(u.index).padStart(2)}  ${(u.fs ?? '?').padEnd(8)} ${formatBytes(size).padStart(10)} ${formatBytes(u.usedBytes).padStart(10)}  ${u.mapped ? `mapped, ${u.used.length} extent${u.used.length === 1 ? '' : 's'}` : `kept whole: ${u.reason ?? 'no map'}`}`);
         }
       } else out(`restores onto a disk of at least ${formatBytes(m.minTargetBytes)} (${m.minTargetBytes} bytes)`);
+      out(minimalLine(m));
       out(`chunks: ${m.totals.chunks} of ${formatBytes(m.chunkSize)}, ${m.totals.zeroChunks} zero; stored ${formatBytes(m.totals.stored)}, shared ${formatBytes(m.totals.shared)}`);
       out(`sha256 ${m.sha256}`);
       for (const w of m.warnings) out(`warning: ${w}`);

@@ -14,7 +14,7 @@
  * A session token or the admin token opens all but the last (see auth.ts).
  */
 import express from 'express';
-import { manifestSchema, sha256, NAME_PATTERN } from '../shared/format.ts';
+import { imageChunks, manifestSchema, sha256, NAME_PATTERN } from '../shared/format.ts';
 import { removeImage } from '../images/maintenance.ts';
 import type { ImageStore } from '../images/store.ts';
 import { isNetrestoreError } from '../shared/errors.ts';
@@ -103,7 +103,7 @@ export function imageRoutes(o: ImagesApiOptions): RouteTable {
   r.post('/images', 'session', express.json({ limit: '64mb' }), async (req, res) => {
     const m = input(manifestSchema, req.body, 'the committed manifest');
     const absent: string[] = [];
-    for (const h of new Set(m.chunks)) if (h && !(await o.store.hasChunk(h))) absent.push(h);
+    for (const h of imageChunks(m)) if (!(await o.store.hasChunk(h))) absent.push(h);
     if (absent.length) return void fail(res, 409, `${absent.length} chunks of ${m.name} are not uploaded yet (first: ${absent[0]})`);
     try {
       await o.store.writeManifest(m);

@@ -7,7 +7,7 @@
 import { pipeline } from 'node:stream/promises';
 import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
-import { parseManifest, sha256, type Manifest } from '../shared/format.ts';
+import { imageChunks, parseManifest, sha256, type Manifest } from '../shared/format.ts';
 import type { ImageStore, Unlock } from './store.ts';
 import { decompress } from '../shared/zstd.ts';
 import { isNetrestoreError, NetrestoreError } from '../shared/errors.ts';
@@ -20,7 +20,7 @@ export async function exportImage(store: ImageStore, m: Manifest, out: Writable)
   await add({ name: 'manifest.json', size: json.length, mode: 0o644 }, json);
   let chunks = 0;
   let bytes = json.length;
-  for (const h of new Set(m.chunks.filter((x): x is string => x !== null))) {
+  for (const h of imageChunks(m)) {
     const chunk = await store.openChunk(h);
     if (!chunk) throw new NetrestoreError('IMAGE_DAMAGED', `image ${m.name}: chunk ${h} is missing from the store; run \`netrestore images verify ${m.name}\``);
     const { size } = chunk;
@@ -82,8 +82,8 @@ export async function importImage(store: ImageStore, input: Readable): Promise<M
     }
     await reading;
     if (!manifest) throw new NetrestoreError('ARCHIVE_INVALID', 'the archive holds no manifest.json: it is not a netrestore export');
-    for (const h of manifest.chunks) {
-      if (h && !got.has(h) && !(await store.hasChunk(h))) throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive lacks chunk ${h} of image ${manifest.name}: it is truncated`);
+    for (const h of imageChunks(manifest)) {
+      if (!got.has(h) && !(await store.hasChunk(h))) throw new NetrestoreError('ARCHIVE_DAMAGED', `the archive lacks chunk ${h} of image ${manifest.name}: it is truncated`);
     }
     await store.writeManifest(manifest);
     return manifest;

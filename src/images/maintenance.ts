@@ -4,7 +4,7 @@
  * writing chunks whose manifest is not written yet).
  */
 import { createHash } from 'node:crypto';
-import { chunkSpan, sha256, type Manifest } from '../shared/format.ts';
+import { chunkSpan, imageChunks, minimalView, sha256, type Manifest } from '../shared/format.ts';
 import type { ImageStore } from './store.ts';
 import { decompress } from '../shared/zstd.ts';
 import type { Progress } from '../shared/progress.ts';
@@ -38,7 +38,13 @@ export async function verifyImage(store: ImageStore, m: Manifest, onProgress?: (
     }
     onProgress?.({ phase: 'check', done: Math.min((i + 1) * m.chunkSize, m.source.size), total: m.source.size });
   }
-  const diskOk = whole.digest('hex') === m.sha256;
+  let diskOk = whole.digest('hex') === m.sha256;
+  // The minimal form is restored onto smaller disks: it is checked the same way.
+  if (m.minimal) {
+    const r = await verifyImage(store, minimalView(m), onProgress);
+    bad.push(...r.bad.map((b) => ({ ...b, reason: `minimal form: ${b.reason}` })));
+    diskOk &&= r.sha256;
+  }
   return { ok: bad.length === 0 && diskOk, image: m.name, chunks: m.chunks.length, bad, sha256: diskOk };
 }
 
@@ -60,7 +66,7 @@ export async function collectGarbage(store: ImageStore): Promise<Omit<RemoveResu
   // A publish writes chunks before its manifest: collecting now could take them.
   if ((await store.locks()).length > 0) return { chunksDeleted: 0, bytesFreed: 0, deferred: true };
   const used = new Set<string>();
-  for (const m of await store.listManifests()) for (const h of m.chunks) if (h) used.add(h);
+  for (const m of await store.listManifests()) for (const h of imageChunks(m)) used.add(h);
   let chunksDeleted = 0;
   let bytesFreed = 0;
   for await (const c of store.listChunks()) {

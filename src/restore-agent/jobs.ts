@@ -4,7 +4,7 @@
  * console of the restore environment run these same functions.
  */
 import { resolve } from 'node:path';
-import { needsConfirmation, type Manifest, type Role } from '../shared/format.ts';
+import { formFor, needsConfirmation, type Manifest, type Role } from '../shared/format.ts';
 import { openRawDisk, type DiskReader } from '../shared/disk-reader.ts';
 import type { UsedMapper } from '../shared/scan.ts';
 import { capture, type CaptureStats } from './capture.ts';
@@ -58,6 +58,8 @@ export interface RestoreSummary extends RestoreStats {
   seconds: number;
   /** The last partition and its filesystem grew to fill a larger disk. */
   grown: boolean;
+  /** The target was smaller than the source: the image's minimal form was restored (and grown). */
+  minimalForm: boolean;
 }
 
 export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<RestoreSummary> {
@@ -74,8 +76,10 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
     if ((contents !== 'empty' || needsConfirmation(m.role)) && !(await j.confirm(m, target.size, contents))) {
       throw new NetrestoreError('TARGET_NOT_CONFIRMED', `${j.target} ${describeWhat(contents)}: not written; confirm with --yes (or type yes at the prompt)`);
     }
+    // A disk smaller than the source takes the image's minimal form, grown below to fill it.
+    const form = formFor(m, target.size);
     let lastReport = 0;
-    const stats = await restore(client, m, target, {
+    const stats = await restore(client, form, target, {
       parallel: j.parallel ?? DEFAULT_PARALLEL,
       verify: j.verify ?? true,
       zeroFree: j.zeroFree === true,
@@ -88,10 +92,10 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
         }
       },
     });
-    const { grown } = await growAfterRestore(target, m, { grow: j.grow, warn: j.warn });
-    void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: 'done', done: m.source.size, total: m.source.size });
+    const { grown } = await growAfterRestore(target, form, { grow: j.grow, warn: j.warn });
+    void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: 'done', done: form.source.size, total: form.source.size });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesWritten }, j.warn);
-    return { ...stats, grown, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
+    return { ...stats, grown, minimalForm: form !== m, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
     await reportTask(client, j.task, 'failed', { error: (err as Error).message }, j.warn);
     throw err;

@@ -91,9 +91,9 @@ const totalsV1 = z.object({
   zeroChunks: z.number().int().nonnegative(),
 });
 
-const chunkCount = (m: { source: { size: number }; chunkSize: number; chunks: unknown[] }, ctx: z.RefinementCtx) => {
+const chunkCount = (m: { source: { size: number }; chunkSize: number; chunks: unknown[] }, ctx: z.RefinementCtx, path: (string | number)[] = ['chunks']) => {
   const want = Math.ceil(m.source.size / m.chunkSize);
-  if (m.chunks.length !== want) ctx.addIssue({ code: 'custom', path: ['chunks'], message: `${m.chunks.length} chunks for a ${m.source.size}-byte disk at ${m.chunkSize} bytes a chunk (want ${want})` });
+  if (m.chunks.length !== want) ctx.addIssue({ code: 'custom', path, message: `${m.chunks.length} chunks for a ${m.source.size}-byte disk at ${m.chunkSize} bytes a chunk (want ${want})` });
 };
 
 /** Format 1: every byte of the disk; the SHA-256 is of the raw disk. */
@@ -106,6 +106,42 @@ const manifestV1Schema = z
     sha256: hash,
   })
   .strict();
+
+const tableSchema = baseFields.partitionTable;
+
+/**
+ * The image's minimal form: the same disk with its last partition's
+ * filesystem shrunk to its minimum (made by publish, images/minimal-form.ts),
+ * chunked at the image's chunk size into the same store. A restore onto a
+ * disk smaller than the source restores this form and grows it to fit.
+ */
+const minimalSchema = z
+  .object({
+    /** Bytes of the minimal disk: the smallest disk the image restores onto. */
+    size: z.number().int().positive(),
+    partitionTable: tableSchema,
+    partitions: z.array(partitionUseSchema),
+    chunks: z.array(hash.nullable()),
+    /** SHA-256 of the minimal disk as restored: free space zeroed. */
+    sha256: hash,
+  })
+  .strict();
+
+export type MinimalForm = z.infer<typeof minimalSchema>;
+
+/** Each used extent in order, inside its partition, and every partition in the table. */
+function checkUses(uses: PartitionUse[], table: z.infer<typeof tableSchema>, ctx: z.RefinementCtx, at: (string | number)[]): void {
+  for (const [i, u] of uses.entries()) {
+    const p = table.partitions.find((x) => x.index === u.index);
+    if (!p) ctx.addIssue({ code: 'custom', path: [...at, i, 'index'], message: `partition ${u.index} is not in the partition table` });
+    // The free areas are derived from these extents: out of order or past the partition, they would call used bytes free.
+    let end = 0;
+    for (const [j, [start, length]] of u.used.entries()) {
+      if (start < end || (p && start + length > p.size)) ctx.addIssue({ code: 'custom', path: [...at, i, 'used', j], message: `extent [${start}, ${length}] is out of order, overlaps another or ends past the partition` });
+      end = start + length;
+    }
+  }
+}
 
 /** Format 2: only what the filesystems use. */
 export const manifestSchema = z
@@ -122,24 +158,28 @@ export const manifestSchema = z
     }),
     /** SHA-256 of the whole disk as restored: free space zeroed. */
     sha256: hash,
+    /** The minimal form, when the last partition's filesystem could shrink. */
+    minimal: minimalSchema.optional(),
+    /** Why there is no minimal form ("XFS cannot shrink …"). */
+    minimalReason: z.string().optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
     chunkCount(m, ctx);
     if (m.minTargetBytes > m.source.size) ctx.addIssue({ code: 'custom', path: ['minTargetBytes'], message: `${m.minTargetBytes} is more than the ${m.source.size}-byte disk it was taken from` });
-    for (const [i, u] of m.partitions.entries()) {
-      const p = m.partitionTable.partitions.find((x) => x.index === u.index);
-      if (!p) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'index'], message: `partition ${u.index} is not in the partition table` });
-      // The free areas are derived from these extents: out of order or past the partition, they would call used bytes free.
-      let at = 0;
-      for (const [j, [start, length]] of u.used.entries()) {
-        if (start < at || (p && start + length > p.size)) ctx.addIssue({ code: 'custom', path: ['partitions', i, 'used', j], message: `extent [${start}, ${length}] is out of order, overlaps another or ends past the partition` });
-        at = start + length;
-      }
-    }
+    checkUses(m.partitions, m.partitionTable, ctx, ['partitions']);
+    const mf = m.minimal;
+    if (!mf) return;
+    if (m.minimalReason !== undefined) ctx.addIssue({ code: 'custom', path: ['minimalReason'], message: 'an image with a minimal form has no reason for lacking one' });
+    chunkCount({ source: { size: mf.size }, chunkSize: m.chunkSize, chunks: mf.chunks }, ctx, ['minimal', 'chunks']);
+    if (mf.size >= m.source.size) ctx.addIssue({ code: 'custom', path: ['minimal', 'size'], message: `a minimal form of ${mf.size} bytes is not smaller than the ${m.source.size}-byte disk` });
+    if (m.minTargetBytes !== mf.size) ctx.addIssue({ code: 'custom', path: ['minTargetBytes'], message: `${m.minTargetBytes} is not the minimal form's size (${mf.size})` });
+    const partEnd = Math.max(0, ...mf.partitionTable.partitions.map((p) => p.start + p.size));
+    if (partEnd > mf.size) ctx.addIssue({ code: 'custom', path: ['minimal', 'partitionTable'], message: `a partition ends at ${partEnd}, past the ${mf.size}-byte minimal form` });
+    checkUses(mf.partitions, mf.partitionTable, ctx, ['minimal', 'partitions']);
   });
 
-const anyVersionSchema = z.discriminatedUnion('version', [manifestV1Schema.superRefine(chunkCount), manifestSchema]);
+const anyVersionSchema = z.discriminatedUnion('version', [manifestV1Schema.superRefine((m, ctx) => chunkCount(m, ctx)), manifestSchema]);
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type Partition = z.infer<typeof partitionSchema>;
@@ -173,6 +213,34 @@ export function upgradeV1(m: z.infer<typeof manifestV1Schema>): Manifest {
     minTargetBytes: m.source.size,
     totals: { ...m.totals, free: 0 },
   };
+}
+
+/**
+ * The image as its minimal form: what a restore onto a disk smaller than the
+ * source writes (then grows to fit). Its disk, table, maps, chunks and
+ * checksum are the minimal form's; everything else is the image's.
+ */
+export function minimalView(m: Manifest): Manifest {
+  const mf = m.minimal;
+  if (!mf) throw new NetrestoreError('MANIFEST_INVALID', `image ${m.name} has no minimal form${m.minimalReason ? ` (${m.minimalReason})` : ''}`);
+  const { minimal: _, minimalReason: __, ...rest } = m;
+  return { ...rest, source: { ...m.source, size: mf.size }, partitionTable: mf.partitionTable, partitions: mf.partitions, chunks: mf.chunks, sha256: mf.sha256, minTargetBytes: mf.size };
+}
+
+/**
+ * Which form a restore onto `targetSize` bytes writes: the image as it is on
+ * a disk at least as large as the source; on a smaller one its minimal form
+ * when it has one: grown afterwards, it fills the disk, where the full form
+ * would keep its last partition's old size (and fits only if the source
+ * ended in empty space). Below the minimal form the restore refuses.
+ */
+export function formFor(m: Manifest, targetSize: number): Manifest {
+  return targetSize < m.source.size && m.minimal && targetSize >= m.minimal.size ? minimalView(m) : m;
+}
+
+/** Every chunk an image refers to, its minimal form's included: what export carries and garbage collection keeps. */
+export function imageChunks(m: Manifest): string[] {
+  return [...new Set([...m.chunks, ...(m.minimal?.chunks ?? [])].filter((h): h is string => h !== null))];
 }
 
 /** The free areas of an image's disk, absolute and sorted (none for a partition kept whole). */

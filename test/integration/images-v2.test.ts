@@ -101,7 +101,8 @@ beforeAll(async () => {
   const fs = await new FileStore(store).init();
   const reader = await openRawDisk(disk);
   try {
-    m = await publish(reader, fs, { name: 'used-only', chunkSize: MiB, sourcePath: disk, mapUsed: async () => [use] });
+    // No minimal form: these tests are about the full form's own smallest target (images-minimal.test.ts has the other).
+    m = await publish(reader, fs, { name: 'used-only', chunkSize: MiB, sourcePath: disk, mapUsed: async () => [use], minimal: false });
   } finally {
     await reader.close();
   }
@@ -264,7 +265,7 @@ describe('a GPT disk onto a smaller one', () => {
 describe('images of format 1 and targets that are not disks', () => {
   it('lists, verifies and restores a v1 manifest written by hand', async () => {
     const v2 = JSON.parse(readFileSync(join(store, 'manifests', 'whole.json'), 'utf8')) as Record<string, unknown> & { totals: Record<string, number> };
-    const { partitions: _p, minTargetBytes: _min, ...rest } = v2;
+    const { partitions: _p, minTargetBytes: _min, minimalReason: _r, ...rest } = v2;
     const { free: _f, ...totals } = v2.totals;
     writeFileSync(join(store, 'manifests', 'old-format.json'), JSON.stringify({ ...rest, version: 1, name: 'old-format', totals }, null, 1));
     expect((await nr(['images', 'list', '--images', store])).stdout).toMatch(/old-format/);

@@ -172,7 +172,7 @@ function deps(term: Terminal, o: Partial<ConsoleDeps> & { jobs?: (RestoreJob | C
     restore: async (j) => {
       jobs.push(j);
       j.onProgress?.({ phase: 'restore', done: 1, total: 2 });
-      return { image: j.image, target: j.target, seconds: 12, bytesTotal: 100, bytesFetched: 50, bytesWritten: 50, chunksSkipped: 1, chunksWritten: 1, chunksFree: 0, verified: true, gptRelocated: false, grown: false } satisfies RestoreSummary;
+      return { image: j.image, target: j.target, seconds: 12, bytesTotal: 100, bytesFetched: 50, bytesWritten: 50, chunksSkipped: 1, chunksWritten: 1, chunksFree: 0, verified: true, gptRelocated: false, grown: false, minimalForm: false } satisfies RestoreSummary;
     },
     capture: async (j) => {
       jobs.push(j);
