@@ -69,7 +69,7 @@ function agentOnSerial(alter: (line: string) => string = (l) => l) {
     restore: async (j) => {
       restores.push(j);
       j.onProgress?.({ phase: 'restore', done: IMAGE.source.size, total: IMAGE.source.size });
-      return { image: j.image, target: j.target, seconds: 1, bytesTotal: IMAGE.source.size, bytesFetched: 1, bytesWritten: IMAGE.source.size, chunksSkipped: 0, chunksWritten: 10, verified: true, gptRelocated: false, grown: false, chunksFree: 0 };
+      return { image: j.image, target: j.target, seconds: 1, bytesTotal: IMAGE.source.size, bytesFetched: 1, bytesWritten: IMAGE.source.size, chunksSkipped: 0, chunksWritten: 10, verified: true, gptRelocated: false, grown: false, chunksFree: 0, minimalForm: false };
     },
     capture: async () => {
       throw new Error('no capture in this drill');
