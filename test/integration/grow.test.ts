@@ -240,6 +240,8 @@ describe.runIf(ready)('grow after a restore onto a 2× larger disk', () => {
     const big = await restoreCopy(disk, 'ext4-block-big.raw');
     const dev = (await execa('losetup', ['-f', '--show', big])).stdout.trim();
     try {
+      // A loop device keeps the partitions an earlier user added after it is detached: those go first.
+      await execa('partx', ['-d', dev], { reject: false });
       await execa('partx', ['-a', dev], { reject: false });
       const warnings: string[] = [];
       const r = await growAfterRestore({ path: dev, block: true, size: statSync(big).size }, m, { warn: (s) => warnings.push(s) });

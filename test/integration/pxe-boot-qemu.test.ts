@@ -7,7 +7,7 @@
  */
 import { execa, type ResultPromise } from 'execa';
 import { BIN } from '../../src/drill/service.ts';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -27,7 +27,10 @@ describe.runIf(netnsAvailable() && qemuAvailable())('PXE boot of qemu VMs', () =
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'nr-pxe-'));
     chmodSync(dir, 0o755);
-    writeFileSync(join(dir, 'boot.ipxe'), SCRIPT);
+    // boot.ipxe is the boot face's own script, rendered from the menu templates:
+    // an admin's chain.ipxe.hbs (--menu-templates) makes it print what iPXE was given.
+    mkdirSync(join(dir, 'templates'));
+    writeFileSync(join(dir, 'templates', 'chain.ipxe.hbs'), SCRIPT);
   });
   afterEach(async () => {
     await vm?.stop();
@@ -42,7 +45,7 @@ describe.runIf(netnsAvailable() && qemuAvailable())('PXE boot of qemu VMs', () =
     lan = await createLan({ srv: '10.79.0.1/24', site: '10.79.0.2/24' }, { name: 'p' });
     site = execa('ip', ['netns', 'exec', lan.ns('site'), 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
       '--dhcp-range=10.79.0.100,10.79.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`], { reject: false, all: true });
-    served = await startServe(['--dhcp', 'proxy', '--http-port', 'off', '--boot-dir', dir, '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
+    served = await startServe(['--dhcp', 'proxy', '--http-port', 'off', '--boot-dir', dir, '--menu-templates', join(dir, 'templates'), '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
     await served.waitFor('dhcp.listening');
     const tap = await lan.addTap('tap0');
     vm = startVm({ ns: lan.bridgeNs, tap, mac: '52:54:00:79:00:01', firmware: 'bios', workDir: dir });
@@ -58,7 +61,7 @@ describe.runIf(netnsAvailable() && qemuAvailable())('PXE boot of qemu VMs', () =
   it('UEFI (OVMF) PXE in full mode: address and snponly.efi from netrestore, then iPXE fetches the script', async () => {
     copyFileSync('/usr/lib/ipxe/snponly.efi', join(dir, 'snponly.efi'));
     lan = await createLan({ srv: '10.80.0.1/24' }, { name: 'u' });
-    served = await startServe(['--dhcp', 'full', '--pool', '10.80.0.100-10.80.0.120', '--http-port', 'off', '--boot-dir', dir, '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
+    served = await startServe(['--dhcp', 'full', '--pool', '10.80.0.100-10.80.0.120', '--http-port', 'off', '--boot-dir', dir, '--menu-templates', join(dir, 'templates'), '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
     await served.waitFor('dhcp.listening');
     const tap = await lan.addTap('tap0');
     vm = startVm({ ns: lan.bridgeNs, tap, mac: '52:54:00:80:00:01', firmware: 'uefi', workDir: dir });
