@@ -11,7 +11,6 @@ import { bootUrls } from './dhcp/boot-urls.ts';
 import { dhcpPolicy } from './dhcp/policy.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './shared/errors.ts';
-import { safeEqual } from './http/auth.ts';
 import { startHttpServer } from './http/server.ts';
 import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';
