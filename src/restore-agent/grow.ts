@@ -6,16 +6,16 @@
  * failed restore.
  */
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, realpath, rmdir } from 'node:fs/promises';
+import { mkdtemp, open, rmdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import type { Manifest } from '../shared/format.ts';
 import { NetrestoreError, isNetrestoreError } from '../shared/errors.ts';
 import { detectFilesystem } from '../shared/partitions.ts';
 import { blockGeometry } from '../shared/disk-reader.ts';
 import { planGrow, swapResize, toolArgv, type FsStep, type GrowPlan } from './grow-plan.ts';
 import { relocateGptBackup } from './target.ts';
+import { partitionNode } from '../shared/partition-node.ts';
 
 export interface GrowTarget {
   path: string;
@@ -195,17 +195,6 @@ async function withPartitionDevice<T>(t: GrowTarget, index: number, offset: numb
   } finally {
     await execa('losetup', ['-d', dev], { reject: false });
   }
-}
-
-/** /dev/sda2, /dev/nvme0n1p2, /dev/loop0p2 — if the kernel has it with the table's start and size. */
-async function partitionNode(disk: string, index: number, offset: number, bytes: number): Promise<string | undefined> {
-  const name = basename(await realpath(disk));
-  const part = /\d$/.test(name) ? `${name}p${index}` : `${name}${index}`;
-  const sys = `/sys/class/block/${part}`;
-  if (!existsSync(sys) || !existsSync(`/dev/${part}`)) return undefined;
-  // sysfs counts in 512-byte units whatever the sector size.
-  const [start, size] = await Promise.all([readFile(`${sys}/start`, 'utf8'), readFile(`${sys}/size`, 'utf8')]).catch(() => ['', '']);
-  return Number(start) * 512 === offset && Number(size) * 512 === bytes ? `/dev/${part}` : undefined;
 }
 
 async function growSwap(t: GrowTarget, offset: number, bytes: number): Promise<void> {

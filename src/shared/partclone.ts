@@ -8,10 +8,10 @@
  * fails the image.
  */
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
+import { partitionNode } from './partition-node.ts';
 import type { TableSummary } from './partitions.ts';
 import { mappedUse, parseDomainMap, wholeUse, type Extent, type PartitionUse } from './used-areas.ts';
 
@@ -130,19 +130,6 @@ async function virtualFormat(path: string): Promise<string | undefined> {
   } finally {
     await fh.close();
   }
-}
-
-/** The partition's node when the kernel made one (/dev/sda1, /dev/nvme0n1p1), found through sysfs. */
-async function partitionNode(disk: string, index: number, start: number): Promise<string | undefined> {
-  // /dev/disk/by-id/… names a device through a symlink: sysfs knows it as sda, nvme0n1.
-  const name = basename(await realpath(disk).catch(() => disk));
-  const sys = `/sys/class/block/${name}`;
-  const children = await readdir(sys).catch(() => [] as string[]);
-  for (const c of children) {
-    const [num, sectors] = await Promise.all([readFile(join(sys, c, 'partition'), 'utf8').catch(() => ''), readFile(join(sys, c, 'start'), 'utf8').catch(() => '')]);
-    if (Number(num) === index && Number(sectors) * 512 === start && existsSync(`/dev/${c}`)) return `/dev/${c}`;
-  }
-  return undefined;
 }
 
 interface Source {
