@@ -21,6 +21,7 @@ import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
 import { LeaseStore } from './state/leases.ts';
 import { adminToken } from './state/settings.ts';
+import { LoginGuard } from './auth/login-guard.ts';
 import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
@@ -52,11 +53,13 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     const token = adminToken(db, c.adminToken);
     if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
         const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
-    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check });
+    // One login throttle for the menu and the API: a source address that fails at one waits at both.
+    const loginGuard = new LoginGuard();
+    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard });
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, ...(boot ? { boot } : {}) });
+      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, loginGuard, ...(boot ? { boot } : {}) });
       closers.push(() => http.close());
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
     }

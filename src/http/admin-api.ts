@@ -1,5 +1,7 @@
 /**
- * The admin API (JSON, admin token only): hosts, one-shot tasks, history, the audit log.
+ * The admin API (JSON): hosts, one-shot tasks, history, the audit log. Viewers
+ * read, operators change hosts and tasks, only admins (and the admin token)
+ * forget hosts: each route names its permission (auth/roles.ts).
  *
  *   GET    /api/hosts                 hosts with their current task
  *   PUT    /api/hosts/:mac            { name?, notes?, ignore?, menuTimeout? }: add or edit
@@ -22,11 +24,11 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
   const { hosts, tasks, history, audit } = o.state;
   const r = new RouteTable();
 
-  r.get('/hosts', 'admin', (_req, res) => {
+  r.get('/hosts', 'hosts.read', (_req, res) => {
     res.json(hosts.list().map((h) => ({ ...h, task: tasks.latest(h.mac) ?? null })));
   });
 
-  r.put('/hosts/:mac', 'admin', express.json(), (req, res) => {
+  r.put('/hosts/:mac', 'hosts.write', express.json(), (req, res) => {
     const mac = input(macParam, req.params.mac, 'mac');
     const b = input(hostBody, req.body ?? {}, 'body');
     const known = hosts.get(mac) !== undefined;
@@ -35,7 +37,7 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
     res.json(hosts.get(mac));
   });
 
-  r.delete('/hosts/:mac', 'admin', (req, res) => {
+  r.delete('/hosts/:mac', 'hosts.delete', (req, res) => {
     const mac = input(macParam, req.params.mac, 'mac');
     if (!hosts.get(mac)) return void fail(res, 404, `no host ${mac}`);
     const cancelled = tasks.cancel(mac);
@@ -44,7 +46,7 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
     res.json({ removed: mac, cancelled });
   });
 
-  r.post('/hosts/:mac/task', 'admin', express.json(), (req, res) => {
+  r.post('/hosts/:mac/task', 'tasks.write', express.json(), (req, res) => {
     const mac = input(macParam, req.params.mac, 'mac');
     const b = input(taskBody, req.body, 'body');
     if (!hosts.get(mac)) hosts.upsert({ mac });
@@ -54,7 +56,7 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
     res.status(201).json(task);
   });
 
-  r.delete('/hosts/:mac/task', 'admin', (req, res) => {
+  r.delete('/hosts/:mac/task', 'tasks.write', (req, res) => {
     const mac = input(macParam, req.params.mac, 'mac');
     const task = tasks.current(mac);
     const n = tasks.cancel(mac);
@@ -62,11 +64,11 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
     res.json({ cancelled: n });
   });
 
-  r.get('/history', 'admin', (req, res) => {
+  r.get('/history', 'history.read', (req, res) => {
     res.json(history.list(input(historyQuery, req.query, 'query').limit));
   });
 
-  r.get('/audit', 'admin', (req, res) => {
+  r.get('/audit', 'audit.read', (req, res) => {
     const q = input(auditQuery, req.query, 'query');
     res.json(audit.list({ mac: q.host, image: q.image, since: q.since, limit: q.limit }));
   });

@@ -9,7 +9,7 @@
  */
 import type { Request, Response } from 'express';
 import type { Logger } from '../log.ts';
-import { RouteTable } from './auth.ts';
+import { addressOf, RouteTable } from './auth.ts';
 import { input } from './reply.ts';
 import { bootQuery, loginQuery } from './schemas.ts';
 import { httpTransport, type BootFace } from '../menus/boot-face.ts';
@@ -30,11 +30,11 @@ export function bootRoutes(o: BootRoutesOptions): RouteTable {
   const script = (res: Response, text: string) => res.type('text/plain; charset=utf-8').set('cache-control', 'no-store').send(text);
 
   r.get('/boot.ipxe', 'public', async (req: Request, res: Response) => {
-    script(res, await o.face.boot(transport, input(bootQuery, req.query, 'query').mac, req.ip ?? '?'));
+    script(res, await o.face.boot(transport, input(bootQuery, req.query, 'query').mac, addressOf(req)));
   });
 
   r.get('/auth.ipxe', 'public', async (req: Request, res: Response) => {
-    script(res, await o.face.login(transport, input(loginQuery, req.query, 'query'), req.ip ?? '?'));
+    script(res, await o.face.login(transport, input(loginQuery, req.query, 'query'), addressOf(req)));
   });
 
   r.get(/^\/boot\/(.+)$/, 'public', async (req: Request, res: Response) => {

@@ -11,7 +11,9 @@
  *   POST /api/progress            a restore or capture reports how far it is
  *   DELETE /api/images/:name      remove an image and the chunks no other image uses (admin)
  *
- * A session token or the admin token opens all but the last (see auth.ts).
+ * Each route names the permission it needs (auth/access.ts says who has
+ * which): a restore session sees its one image, a capture session publishes
+ * its one name once, accounts by role, the admin token everything.
  */
 import express from 'express';
 import { imageChunks, manifestSchema, sha256, NAME_PATTERN } from '../shared/format.ts';
@@ -21,7 +23,9 @@ import { isNetrestoreError } from '../shared/errors.ts';
 import { decompress } from '../shared/zstd.ts';
 import type { Logger } from '../log.ts';
 import type { AuditLog } from '../state/audit.ts';
-import { actorOf, RouteTable } from './auth.ts';
+import { actorOf, addressOf, callerOf, RouteTable } from './auth.ts';
+import { decide, mayReadImage } from '../auth/access.ts';
+import type { SessionStore } from '../state/sessions.ts';
 import { fail, input } from './reply.ts';
 import { imageName, missingBody, progressBody } from './schemas.ts';
 import { chunkSender } from './send-chunk.ts';
@@ -33,6 +37,8 @@ export interface ImagesApiOptions {
   store: ImageStore;
   log: Logger;
   audit: AuditLog;
+  /** A capture session's one publish is claimed here. */
+  sessions: Pick<SessionStore, 'claimPublish' | 'releasePublish'>;
 }
 
 export function imageRoutes(o: ImagesApiOptions): RouteTable {
@@ -57,33 +63,34 @@ export function imageRoutes(o: ImagesApiOptions): RouteTable {
     }
   };
 
-  r.get('/images', 'session', async (_req, res) => {
-    const list = await o.store.listManifests();
+  r.get('/images', 'images.list', async (req, res) => {
+    const caller = callerOf(res);
+    const list = (await o.store.listManifests()).filter((m) => mayReadImage(caller, m.name, addressOf(req)));
     res.json(list.map(({ chunks: _c, ...rest }) => rest));
   });
 
-  r.get('/images/:name', 'session', async (req, res) => {
+  r.get('/images/:name', 'images.read', async (req, res) => {
     const name = String(req.params.name);
     const m = NAME_PATTERN.test(name) ? await o.store.readManifest(name) : undefined;
     if (!m) return void fail(res, 404, `no image named ${name}`);
     res.json(m);
   });
 
-  r.get('/chunks/:hash', 'session', async (req, res) => {
+  r.get('/chunks/:hash', 'chunks.read', async (req, res) => {
     const hash = String(req.params.hash);
     if (!HASH.test(hash)) return void fail(res, 400, 'not a chunk hash');
     // Pooled reads for the restore's plain GETs; Range, HEAD and conditional requests streamed (send-chunk.ts).
     if (!(await sendChunk(req, res, hash))) fail(res, 404, `chunk ${hash} is not in the store`);
   });
 
-  r.post('/chunks/missing', 'session', express.json({ limit: '8mb' }), async (req, res) => {
+  r.post('/chunks/missing', 'chunks.write', express.json({ limit: '8mb' }), async (req, res) => {
     const { hashes } = input(missingBody, req.body, 'body');
     const missing: string[] = [];
     for (const h of new Set(hashes)) if (!(await o.store.hasChunk(h))) missing.push(h);
     res.json({ missing });
   });
 
-  r.put('/chunks/:hash', 'session', express.raw({ type: () => true, limit: MAX_CHUNK + 1024 * 1024 }), async (req, res) => {
+  r.put('/chunks/:hash', 'chunks.write', express.raw({ type: () => true, limit: MAX_CHUNK + 1024 * 1024 }), async (req, res) => {
     const hash = String(req.params.hash);
     if (!HASH.test(hash)) return void fail(res, 400, 'not a chunk hash');
     const body = req.body as Buffer;
@@ -100,29 +107,40 @@ export function imageRoutes(o: ImagesApiOptions): RouteTable {
     res.status(stored ? 201 : 200).json({ stored, bytes: body.length });
   });
 
-  r.post('/images', 'session', express.json({ limit: '64mb' }), async (req, res) => {
+  r.post('/images', 'images.publish', express.json({ limit: '64mb' }), async (req, res) => {
     const m = input(manifestSchema, req.body, 'the committed manifest');
+    const caller = callerOf(res);
+    // The name is known only now, with the body: the same decision again, with it.
+    const verdict = decide(caller, 'images.publish', { address: addressOf(req), image: m.name });
+    if (!verdict.pass) return void fail(res, verdict.status, verdict.reason, verdict.status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN');
     const absent: string[] = [];
     for (const h of imageChunks(m)) if (!(await o.store.hasChunk(h))) absent.push(h);
     if (absent.length) return void fail(res, 409, `${absent.length} chunks of ${m.name} are not uploaded yet (first: ${absent[0]})`);
+    // A capture session publishes once: claimed before the write, so two at once cannot both.
+    const session = caller.kind === 'session' ? caller.session : undefined;
+    if (session && !o.sessions.claimPublish(session, m.name)) return void fail(res, 403, 'this capture session has published an image already: one image per session', 'FORBIDDEN');
     try {
       await o.store.writeManifest(m);
     } catch (err) {
+      if (session) o.sessions.releasePublish(session, m.name);
       if (isNetrestoreError(err, 'IMAGE_EXISTS')) return void fail(res, 409, err.message);
       throw err;
     }
-    o.log.info('images.published', { image: m.name, bytes: m.source.size, via: 'capture', from: req.ip });
+    o.log.info('images.published', { image: m.name, bytes: m.source.size, via: 'capture', from: addressOf(req) });
     o.audit.record({ actor: actorOf(req, res), action: 'image-publish', image: m.name, detail: `${m.source.size} bytes, ${m.chunks.length} chunks` });
     res.status(201).json({ ok: true, image: m.name });
   });
 
-  r.post('/progress', 'session', express.json(), (req, res) => {
+  r.post('/progress', 'progress.report', express.json(), (req, res) => {
     const b = input(progressBody, req.body ?? {}, 'body');
-    o.log.info('agent.progress', { from: req.ip, mode: b.mode, image: b.image, phase: b.phase, done: b.done, total: b.total, rate: b.rate });
+    // A session's report is logged as what the session is, not as what the body claims.
+    const c = callerOf(res);
+    const s = c.kind === 'session' ? c.session : undefined;
+    o.log.info('agent.progress', { from: addressOf(req), mac: s?.mac, mode: s?.mode ?? b.mode, image: s ? (s.image ?? b.image) : b.image, task: s?.task ?? undefined, phase: b.phase, done: b.done, total: b.total, rate: b.rate });
     res.status(204).end();
   });
 
-  r.delete('/images/:name', 'admin', async (req, res) => {
+  r.delete('/images/:name', 'images.delete', async (req, res) => {
     const name = input(imageName, req.params.name, 'name');
     if (!(await o.store.readManifest(name))) return void fail(res, 404, `no image named ${name}`);
     const gone = await removeImage(o.store, name);

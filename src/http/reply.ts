@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import { isNetrestoreError, NetrestoreError, type ErrorCode } from '../shared/errors.ts';
 import type { Logger } from '../log.ts';
 
-export type ApiCode = ErrorCode | 'BAD_JSON' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'TOO_LARGE' | 'INTERNAL';
+export type ApiCode = ErrorCode | 'BAD_JSON' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'TOO_LARGE' | 'TOO_MANY_LOGINS' | 'INTERNAL';
 
 const CODE_OF_STATUS: Record<number, ApiCode> = { 400: 'BAD_REQUEST', 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'CONFLICT', 413: 'TOO_LARGE' };
 

@@ -11,6 +11,8 @@ import { bootRoutes, type BootRoutesOptions } from './boot-routes.ts';
 import { taskRoutes } from './tasks-api.ts';
 import { adminRoutes } from './admin-api.ts';
 import { errorHandler, fail } from './reply.ts';
+import { apiCredentials } from './credentials.ts';
+import type { LoginGuard } from '../auth/login-guard.ts';
 
 export interface HttpOptions {
   listen: string;
@@ -20,6 +22,8 @@ export interface HttpOptions {
   /** The admin token check (constant time). */
   isAdmin: (token: string | undefined) => boolean;
   state: State;
+  /** The login throttle, shared with the boot menu (absent: one of its own). */
+  loginGuard?: LoginGuard;
   /** The boot face (menus, boot files); absent: the API only. */
   boot?: Omit<BootRoutesOptions, 'log'>;
 }
@@ -37,8 +41,8 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
   table
     .include('/api', taskRoutes({ state: o.state, log: o.log }))
     .include('/api', adminRoutes({ state: o.state, log: o.log }))
-    .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit }));
-  table.mount(app, { isAdmin: o.isAdmin, session: (t) => o.state.sessions.get(t) }, o.log);
+    .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit, sessions: o.state.sessions }));
+  table.mount(app, apiCredentials({ state: o.state, store: o.store, isAdmin: o.isAdmin, loginGuard: o.loginGuard }), o.log);
   // A path no route declares: 404 whatever the token (a guess at the API learns nothing more).
   app.use((_req: Request, res: Response) => void fail(res, 404, 'not found'));
   // A failed handler answers with one line (4xx for the client's mistakes, 500 logged); the server keeps going.

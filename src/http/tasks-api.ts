@@ -4,24 +4,22 @@
  *   POST /api/tasks/:id   { state: "started" | "done" | "failed", error?, bytes? }
  *
  * "started" makes the next boot show the menu instead of the task; "done"
- * and "failed" end it and go into the history. Allowed with the admin token,
- * or with the session token that was minted for this very task (403 for
- * another session's).
+ * and "failed" end it and go into the history, and end the task's boot
+ * sessions. Allowed to the session minted for this very task (403 for
+ * another's), to operators and to the admin token (auth/access.ts).
  */
 import express from 'express';
 import type { Logger } from '../log.ts';
 import type { State } from '../state/stores.ts';
-import { callerOf, RouteTable } from './auth.ts';
+import { RouteTable } from './auth.ts';
 import { fail, input } from './reply.ts';
 import { taskId, taskReport } from './schemas.ts';
 
 export function taskRoutes(o: { state: State; log: Logger }): RouteTable {
   const { tasks, history } = o.state;
   const r = new RouteTable();
-  r.post('/tasks/:id', 'session', express.json(), (req, res) => {
+  r.post('/tasks/:id', 'tasks.report', express.json(), (req, res) => {
     const id = input(taskId, req.params.id, 'id');
-    const caller = callerOf(res);
-    if (caller.kind === 'session' && caller.session.task !== id) return void fail(res, 403, `this session token may not report on task ${id}`);
     const task = tasks.get(id);
     if (!task) return void fail(res, 404, `no task ${id}`);
     const b = input(taskReport, req.body, 'body');

@@ -11,6 +11,8 @@ import type { HostStore } from '../state/hosts.ts';
 import type { TaskStore } from '../state/tasks.ts';
 import type { SessionStore } from '../state/sessions.ts';
 import type { AuditLog } from '../state/audit.ts';
+import type { UserStore } from '../state/users.ts';
+import type { LoginGuard } from '../auth/login-guard.ts';
 import { BootFace } from './boot-face.ts';
 import { menuLogin } from './menu-login.ts';
 import { Renderer } from './render.ts';
@@ -26,6 +28,10 @@ export interface BootFaceDeps {
   audit: AuditLog;
   log: Logger;
   isAdminToken: (token: string) => boolean;
+  /** Local accounts: once there is one, the menu takes accounts only. */
+  users?: UserStore;
+  /** The login throttle, shared with the API's logins. */
+  loginGuard?: LoginGuard;
 }
 
 export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefined {
@@ -35,6 +41,7 @@ export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefin
     return undefined;
   }
   if (c.menuDefault !== 'local') d.log.warn('menu.default-not-local', { default: c.menuDefault, note: 'after the timeout the menu waits at the login prompt: machines that boot from the network first will not come back by themselves' });
+  if (d.users && d.users.count() > 0 && c.menuPassword !== undefined) d.log.warn('menu.password-unused', { note: 'local accounts exist: the menu takes accounts only, --menu-password and --menu-user are not used; remove them from the configuration' });
   if (!d.urls.http) d.log.warn('boot.tftp-only', { note: 'HTTP is off: the boot menu offers the local disk and the restore shell; restore and capture need --http-port' });
   return new BootFace({
     http: d.urls.http && d.store ? { apiBase: d.urls.http, store: d.store } : undefined,
@@ -45,6 +52,7 @@ export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefin
     renderer: new Renderer(c.menuTemplates),
     settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
     log: d.log,
-    checkLogin: menuLogin(c, d.isAdminToken),
+    checkLogin: menuLogin(c, d.isAdminToken, d.users),
+    loginGuard: d.loginGuard,
   });
 }

@@ -15,10 +15,12 @@ import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import type { HostStore } from '../state/hosts.ts';
 import type { TaskStore } from '../state/tasks.ts';
-import type { SessionStore } from '../state/sessions.ts';
+import type { SessionLimits, SessionStore } from '../state/sessions.ts';
 import type { AuditLog } from '../state/audit.ts';
 import { kernelCmdline, menuContext, planBoot, type MenuSettings } from './boot-plan.ts';
-import { LoginGuard } from './login-guard.ts';
+import { LoginGuard } from '../auth/login-guard.ts';
+import { may } from '../auth/roles.ts';
+import type { MenuLogin } from './menu-login.ts';
 import type { Renderer } from './render.ts';
 
 /** iPXE URLs of one face; `${…}` parts are expanded by iPXE on the client. */
@@ -61,8 +63,10 @@ export interface BootFaceOptions {
   renderer: Renderer;
   settings: MenuSettings;
   log: Logger;
-  checkLogin: (username: string, password: string) => boolean;
-  sessionMs?: number;
+  checkLogin: (username: string, password: string) => Promise<MenuLogin>;
+  /** The login throttle, shared with the API's logins (keyed by source address). */
+  loginGuard?: LoginGuard | undefined;
+  sessionLimits?: SessionLimits;
   now?: () => number;
 }
 
@@ -78,11 +82,12 @@ const MODES = new Set(['restore', 'capture', 'shell']);
 
 export class BootFace {
   readonly #o: BootFaceOptions;
-  readonly #guard = new LoginGuard();
+  readonly #guard: LoginGuard;
   readonly #now: () => number;
 
   constructor(o: BootFaceOptions) {
     this.#o = o;
+    this.#guard = o.loginGuard ?? new LoginGuard();
     this.#now = o.now ?? Date.now;
   }
 
@@ -90,10 +95,10 @@ export class BootFace {
     return this.#o.renderer.render('message', { self: t.self, reason, message, ...extra });
   }
 
-  #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null): string {
+  #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null, who: { user: string | null; from: string }): string {
     const o = this.#o;
-    // The session token opens the images API: no HTTP, no session.
-    const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
+    // The session token opens what this one restore or capture needs of the images API (auth/access.ts): no HTTP, no session.
+    const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task, user: who.user, issuedTo: who.from }, o.sessionLimits, this.#now()) } : null;
     return o.renderer.render('environment', {
       self: t.self,
       files: t.files,
@@ -121,7 +126,7 @@ export class BootFace {
         return this.#message(t, 'host marked ignore', 'netrestore: this machine is set to ignore; booting from the local disk');
       case 'task':
         // Authorised when the admin made the task: no menu, no login.
-        return this.#environment(t, plan.task.kind, mac!, plan.task.image, plan.task.id, plan.task.disk);
+        return this.#environment(t, plan.task.kind, mac!, plan.task.image, plan.task.id, plan.task.disk, { user: null, from });
       case 'menu': {
         // A host may have its own timeout (a machine that must wait for someone at the console, say).
         const settings = host?.menuTimeout ? { ...o.settings, timeoutSeconds: host.menuTimeout } : o.settings;
@@ -140,20 +145,32 @@ export class BootFace {
     if (!o.http && r.mode !== 'shell') {
       return this.#message(t, 'no HTTP face', `netrestore: ${r.mode} needs HTTP on the server (--http-port), which is off`, { delaySeconds: 5, back: true });
     }
-    const wait = this.#guard.wait(r.mac, this.#now());
+    // Keyed by the address the request came from: the MAC in the URL is whatever the client writes there.
+    const wait = this.#guard.wait(from, this.#now());
     if (wait > 0) return this.#message(t, 'too many attempts', `Too many wrong logins from this machine: wait ${wait} s`, { delaySeconds: wait, back: true });
-    if (!o.checkLogin(r.username, r.password)) {
-      const delay = this.#guard.failed(r.mac, this.#now());
-      o.audit.record({ actor: `host ${r.mac}`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode}` });
-      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, nextWaitSeconds: delay });
+    const login = await o.checkLogin(r.username, r.password);
+    if (!login.ok) {
+      const delay = this.#guard.failed(from, this.#now());
+      // The name only when it is an account's: a password typed into the name field must not reach the log.
+      const who = login.knownUser ? `user ${r.username}` : 'an unknown user name';
+      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode}, ${who}; next try in ${delay} s` });
+      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, user: login.knownUser ? r.username : undefined, nextWaitSeconds: delay });
       return this.#message(t, 'wrong login', 'Wrong user name or password', { delaySeconds: 2, back: true });
     }
-    this.#guard.succeeded(r.mac);
+    this.#guard.succeeded(from);
+    const who = login.user ?? 'menu user';
+    if (!may(login.role, `${r.mode as 'restore' | 'capture' | 'shell'}.start`)) {
+      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-refused', mac: r.mac, detail: `mode ${r.mode}, user ${who} (${login.role})` });
+      o.log.warn('boot.login-refused', { mac: r.mac, mode: r.mode, from, user: who, role: login.role });
+      return this.#message(t, 'not allowed', `The account ${who} (${login.role}) may not start a ${r.mode}`, { delaySeconds: 3, back: true });
+    }
     if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.http?.store.readManifest(image)))) {
       return this.#message(t, 'no such image', `There is no image named ${image}`, { delaySeconds: 3, back: true });
     }
-    o.audit.record({ actor: `host ${r.mac}`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode}` });
-    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from });
-    return this.#environment(t, r.mode, r.mac, image || null, null, null);
+    // A capture session may publish the name it is given only: it must be one.
+    if (r.mode === 'capture' && image && !NAME_PATTERN.test(image)) return this.#message(t, 'bad image name', 'That is not a valid image name', { delaySeconds: 3, back: true });
+    o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode}, user ${who}` });
+    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from, user: who });
+    return this.#environment(t, r.mode, r.mac, image || null, null, null, { user: login.user, from });
   }
 }

@@ -7,6 +7,7 @@
 import type { VirtualFiles } from '../tftp/provider.ts';
 import { tftpTransport, type BootFace } from './boot-face.ts';
 import { parseMac } from '../state/hosts.ts';
+import { clientAddress } from '../auth/login-guard.ts';
 
 const HOST = /^hosts\/([0-9a-f]{2}(?:-[0-9a-f]{2}){5})\.ipxe$/i;
 const AUTH = /^auth\/([0-9a-f-]{17})\/([a-z]+)\/([^/]+)\/([^/]+)\/([^/]+)\.ipxe$/i;
@@ -22,7 +23,8 @@ const decode = (s: string): string => {
 export function tftpBootScripts(face: BootFace, tftpBase: string): VirtualFiles {
   const t = tftpTransport(tftpBase);
   return async (path, ctx) => {
-    const from = `${ctx.client.address}:${ctx.client.port}`;
+    // The address alone: the login throttle and the session's binding key on it.
+    const from = clientAddress(ctx.client.address);
     if (path === 'boot.ipxe') return Buffer.from(await face.boot(t, undefined, from));
     const host = HOST.exec(path);
     if (host) return Buffer.from(await face.boot(t, parseMac(host[1]), from));

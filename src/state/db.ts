@@ -1,6 +1,6 @@
 /**
  * The embedded state database (node:sqlite): hosts, DHCP leases, settings,
- * one-shot tasks, boot sessions, history and the audit log, one class each
+ * one-shot tasks, boot sessions, history, the audit log and local accounts, one class each
  * beside this file. One file, WAL mode, so a `netrestore hosts …` command
  * can read and write it while `serve` runs.
  *
@@ -74,6 +74,29 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN image TEXT;
    CREATE INDEX audit_mac ON audit (mac, id);
    CREATE INDEX audit_image ON audit (image, id);`,
+  // Least privilege: sessions bound to an address, idle and hard deadlines, one publish;
+  // local accounts. Sessions are short-lived: the old ones are simply dropped.
+  `DROP TABLE sessions;
+   CREATE TABLE sessions (
+     token_sha256 TEXT PRIMARY KEY,
+     mac TEXT NOT NULL,
+     mode TEXT NOT NULL,
+     image TEXT,
+     task INTEGER,
+     user TEXT,
+     issued_to TEXT,
+     bound_to TEXT,
+     published TEXT,
+     expires INTEGER NOT NULL,
+     ends INTEGER NOT NULL
+   );
+   CREATE TABLE users (
+     name TEXT PRIMARY KEY,
+     role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+     password TEXT NOT NULL,
+     created INTEGER NOT NULL,
+     updated INTEGER NOT NULL
+   );`,
 ];
 
 export function openState(path: string): DatabaseSync {

@@ -5,6 +5,7 @@ import { HistoryLog } from './history.ts';
 import { HostStore } from './hosts.ts';
 import { SessionStore } from './sessions.ts';
 import { TaskStore } from './tasks.ts';
+import { UserStore } from './users.ts';
 
 export interface State {
   hosts: HostStore;
@@ -12,8 +13,9 @@ export interface State {
   sessions: SessionStore;
   history: HistoryLog;
   audit: AuditLog;
+  users: UserStore;
 }
 
 export function openStores(db: DatabaseSync): State {
-  return { hosts: new HostStore(db), tasks: new TaskStore(db), sessions: new SessionStore(db), history: new HistoryLog(db), audit: new AuditLog(db) };
+  return { hosts: new HostStore(db), tasks: new TaskStore(db), sessions: new SessionStore(db), history: new HistoryLog(db), audit: new AuditLog(db), users: new UserStore(db) };
 }

@@ -18,6 +18,7 @@ import { collectGarbage, removeImage, verifyImage } from '../../src/images/maint
 import { publish } from '../../src/images/publish.ts';
 import { imageRoutes } from '../../src/http/images-api.ts';
 import { RouteTable } from '../../src/http/auth.ts';
+import { apiCredentials } from '../../src/http/credentials.ts';
 import { openState } from '../../src/state/db.ts';
 import { openStores } from '../../src/state/stores.ts';
 import { createLogger } from '../../src/log.ts';
@@ -129,7 +130,7 @@ describe('the images API on an in-memory ImageStore', () => {
     const app = express();
     const log = createLogger(() => {});
     const state = openStores(openState(join(dir, 'state.db')));
-    new RouteTable().include('/api', imageRoutes({ store, log, audit: state.audit })).mount(app, { isAdmin: (t) => t === 't', session: () => undefined }, log);
+    new RouteTable().include('/api', imageRoutes({ store, log, audit: state.audit, sessions: state.sessions })).mount(app, apiCredentials({ state, store, isAdmin: (t) => t === 't' }), log);
     const server = app.listen(0, '127.0.0.1');
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -3,8 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { warningsFor } from '../../src/shared/format.ts';
 import { kernelCmdline, menuContext, planBoot, type ImageSummary } from '../../src/menus/boot-plan.ts';
 import { parseMac } from '../../src/state/hosts.ts';
-import { LoginGuard } from '../../src/menus/login-guard.ts';
+import { clientAddress, LoginGuard } from '../../src/auth/login-guard.ts';
 import { menuLogin } from '../../src/menus/menu-login.ts';
+import { UserStore } from '../../src/state/users.ts';
+import { openState } from '../../src/state/db.ts';
+import { hashPassword } from '../../src/auth/password.ts';
 import { ipxeText, Renderer } from '../../src/menus/render.ts';
 import { httpTransport, tftpTransport } from '../../src/menus/boot-face.ts';
 import { parseCmdline } from '../../src/restore-agent/cmdline.ts';
@@ -123,33 +126,71 @@ describe('rendered scripts (golden)', () => {
 
 describe('menu login', () => {
   const isToken = (t: string) => t === 'the-admin-token';
-  it('takes the menu user with the menu password, and not the admin token then', () => {
+  it('takes the menu user with the menu password, and not the admin token then', async () => {
     const check = menuLogin({ menuUser: 'admin', menuPassword: 'letmein-please' }, isToken);
-    expect(check('admin', 'letmein-please')).toBe(true);
-    expect(check('admin', 'letmein-pleasE')).toBe(false);
-    expect(check('admin', 'letmein')).toBe(false);
-    expect(check('admin', 'the-admin-token')).toBe(false);
-    expect(check('root', 'letmein-please')).toBe(false);
+    expect(await check('admin', 'letmein-please')).toEqual({ ok: true, user: null, role: 'admin' });
+    expect(await check('admin', 'letmein-pleasE')).toEqual({ ok: false, knownUser: true });
+    expect((await check('admin', 'letmein')).ok).toBe(false);
+    expect((await check('admin', 'the-admin-token')).ok).toBe(false);
+    expect(await check('root', 'letmein-please')).toEqual({ ok: false, knownUser: false });
   });
-  it('takes the admin token as the password when no menu password is set', () => {
+  it('takes the admin token as the password when no menu password is set', async () => {
     const check = menuLogin({ menuUser: 'ops', menuPassword: undefined }, isToken);
-    expect(check('ops', 'the-admin-token')).toBe(true);
-    expect(check('ops', '')).toBe(false);
-    expect(check('admin', 'the-admin-token')).toBe(false);
+    expect((await check('ops', 'the-admin-token')).ok).toBe(true);
+    expect((await check('ops', '')).ok).toBe(false);
+    expect((await check('admin', 'the-admin-token')).ok).toBe(false);
+  });
+  it('takes accounts only, with their roles, once there is one', async () => {
+    const users = new UserStore(openState(':memory:'));
+    const check = menuLogin({ menuUser: 'admin', menuPassword: 'letmein-please' }, isToken, users);
+    expect((await check('admin', 'letmein-please')).ok).toBe(true); // no account yet: as before
+    users.add('vera', 'viewer', await hashPassword('vera-password'));
+    users.add('otto', 'operator', await hashPassword('otto-password'));
+    expect(await check('admin', 'letmein-please')).toEqual({ ok: false, knownUser: false });
+    expect((await check('ops', 'the-admin-token')).ok).toBe(false);
+    expect(await check('otto', 'otto-password')).toEqual({ ok: true, user: 'otto', role: 'operator' });
+    expect(await check('vera', 'vera-password')).toEqual({ ok: true, user: 'vera', role: 'viewer' });
+    expect(await check('otto', 'vera-password')).toEqual({ ok: false, knownUser: true });
   });
 });
 
 describe('login guard', () => {
-  it('doubles the wait after each wrong password from one machine, and forgets after a right one', () => {
+  const IP = '10.0.0.5';
+  it('doubles the wait after each wrong password from one address, and forgets after a right one', () => {
     const g = new LoginGuard();
-    expect(g.wait(MAC, 0)).toBe(0);
-    expect(g.failed(MAC, 0)).toBe(2);
-    expect(g.wait(MAC, 500)).toBe(2);
-    expect(g.wait(MAC, 2000)).toBe(0);
-    expect(g.failed(MAC, 2000)).toBe(4);
-    expect(g.failed(MAC, 6000)).toBe(8);
-    expect(g.wait('52:54:00:00:00:01', 6000)).toBe(0); // other machines are not slowed
-    g.succeeded(MAC);
-    expect(g.wait(MAC, 6001)).toBe(0);
+    expect(g.wait(IP, 0)).toBe(0);
+    expect(g.failed(IP, 0)).toBe(2);
+    expect(g.wait(IP, 500)).toBe(2);
+    expect(g.wait(IP, 2000)).toBe(0);
+    expect(g.failed(IP, 2000)).toBe(4);
+    expect(g.failed(IP, 6000)).toBe(8);
+    expect(g.wait('10.0.0.6', 6000)).toBe(0); // other addresses are not slowed
+    g.succeeded(IP);
+    expect(g.wait(IP, 6001)).toBe(0);
+    for (let i = 0; i < 10; i++) g.failed(IP, 10_000);
+    expect(g.wait(IP, 10_000)).toBe(60); // capped
+  });
+
+  it('remembers at most `cap` addresses, the oldest failure going first, and starts afresh after a quiet while', () => {
+    const g = new LoginGuard({ cap: 3, forgetMs: 60_000 });
+    for (const a of ['a', 'b', 'c']) g.failed(a, 0);
+    g.failed('a', 1); // a is now the newest
+    g.failed('d', 2);
+    expect(g.size).toBe(3);
+    expect(g.wait('b', 3)).toBe(0); // evicted
+    expect(g.wait('a', 3)).toBe(4);
+    for (let i = 0; i < 100_000; i++) g.failed(`10.1.${i >> 8}.${i & 255}`, 5);
+    expect(g.size).toBe(3);
+    const h = new LoginGuard({ forgetMs: 60_000 });
+    h.failed(IP, 0), h.failed(IP, 2000), h.failed(IP, 6000);
+    expect(h.failed(IP, 50_000)).toBe(16); // within the window: it keeps counting
+    expect(h.failed(IP, 200_000)).toBe(2); // quiet for longer: afresh
+  });
+
+  it('knows an IPv4 client the same with or without its IPv6 mapping', () => {
+    expect(clientAddress('::ffff:10.0.0.5')).toBe('10.0.0.5');
+    expect(clientAddress('10.0.0.5')).toBe('10.0.0.5');
+    expect(clientAddress('fe80::1')).toBe('fe80::1');
+    expect(clientAddress(undefined)).toBe('?');
   });
 });

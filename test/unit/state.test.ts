@@ -37,7 +37,7 @@ describe('openState', () => {
     expect(after).toBeGreaterThan(0);
     const t = stores.tasks.create(A, 'restore', 'fs01', null, 1);
     stores.tasks.get(t.id), stores.tasks.current(A), stores.tasks.latest(A), stores.tasks.setState(t.id, 'started'), stores.tasks.cancel(A);
-    stores.sessions.get(stores.sessions.open({ mac: A, mode: 'shell', image: null, task: null }, 1000));
+    stores.sessions.get(stores.sessions.open({ mac: A, mode: 'shell', image: null, task: null }, { idleMs: 1000, maxMs: 1000 }));
     stores.history.record({ mac: A, kind: 'restore', image: 'fs01', started: 1, ended: 2, bytes: 3, result: 'done', error: null });
     stores.history.list();
     stores.audit.record({ actor: 'x', action: 'y' });
@@ -78,23 +78,78 @@ describe('TaskStore', () => {
 });
 
 describe('SessionStore', () => {
+  const limits = { idleMs: 1000, maxMs: 5000 };
   it('gives a token once, finds its session until it expires, and stores only its hash', () => {
     const db = openState(':memory:');
     const s = new SessionStore(db);
-    const token = s.open({ mac: A, mode: 'restore', image: 'fs01', task: 7 }, 1000, 10_000);
+    const token = s.open({ mac: A, mode: 'shell', image: null, task: null, user: 'alice', issuedTo: '10.0.0.5' }, limits, 10_000);
     expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    expect(s.get(token, 10_500)).toEqual({ mac: A, mode: 'restore', image: 'fs01', task: 7, expires: 11_000 });
+    expect(s.get(token, 10_500)).toMatchObject({ mac: A, mode: 'shell', image: null, task: null, user: 'alice', issuedTo: '10.0.0.5', boundTo: null, published: null, expires: 11_000, ends: 15_000 });
     expect(s.get(token, 11_000)).toBeUndefined();
+    expect(s.lookup(token, 11_000)).toEqual({ live: false, reason: 'it has expired' });
     expect(s.get('made-up', 10_500)).toBeUndefined();
+    expect(s.lookup('made-up', 10_500)).toBeUndefined();
     const stored = db.prepare('SELECT token_sha256 FROM sessions').all() as { token_sha256: string }[];
     expect(stored.map((r) => r.token_sha256).join()).not.toContain(token);
   });
 
-  it('drops expired sessions when it opens a new one', () => {
+  it('is pushed on by use, never past its hard deadline, and binds to the address of its first use', () => {
+    const s = new SessionStore(openState(':memory:'));
+    const token = s.open({ mac: A, mode: 'shell', image: null, task: null }, { idleMs: 120_000, maxMs: 300_000 }, 0);
+    expect(s.use(s.get(token, 10)!, '10.0.0.9', { idleMs: 120_000, maxMs: 300_000 }, 10)).toBe(true);
+    expect(s.get(token, 10)).toMatchObject({ boundTo: '10.0.0.9', expires: 120_000 }); // less than a minute later: no write
+    expect(s.use(s.get(token, 90_000)!, '10.0.0.9', { idleMs: 120_000, maxMs: 300_000 }, 90_000)).toBe(true);
+    expect(s.get(token, 200_000)).toMatchObject({ expires: 210_000 });
+    expect(s.use(s.get(token, 200_000)!, '10.0.0.66', { idleMs: 120_000, maxMs: 300_000 }, 200_000)).toBe(false);
+    for (let t = 200_000; t < 300_000; t += 61_000) s.use(s.get(token, t)!, '10.0.0.9', { idleMs: 120_000, maxMs: 300_000 }, t);
+    expect(s.get(token, 299_999)?.expires).toBe(300_000);
+    expect(s.get(token, 300_000)).toBeUndefined();
+  });
+
+  it('binds once: of two first uses from different addresses, the second is refused', () => {
+    const s = new SessionStore(openState(':memory:'));
+    const token = s.open({ mac: A, mode: 'shell', image: null, task: null }, limits, 0);
+    const seenBefore = s.get(token, 1)!;
+    expect(s.use(s.get(token, 1)!, '10.0.0.1', limits, 1)).toBe(true);
+    expect(s.use(seenBefore, '10.0.0.2', limits, 1)).toBe(false);
+    expect(s.use(seenBefore, '10.0.0.1', limits, 1)).toBe(true);
+  });
+
+  it('ends with its task: done, failed, cancelled, or replaced while pending', () => {
     const db = openState(':memory:');
     const s = new SessionStore(db);
-    s.open({ mac: A, mode: 'shell', image: null, task: null }, 10, 0);
-    s.open({ mac: B, mode: 'shell', image: null, task: null }, 10, 100);
+    const tasks = new TaskStore(db);
+    for (const end of ['done', 'failed', 'cancel', 'replace'] as const) {
+      const t = tasks.create(A, 'restore', 'fs01', null);
+      const token = s.open({ mac: A, mode: 'restore', image: 'fs01', task: t.id }, limits);
+      expect(s.get(token)?.task).toBe(t.id);
+      if (end !== 'replace') tasks.setState(t.id, 'started'); // a new task replaces a pending one only
+      expect(s.get(token)?.task).toBe(t.id);
+      if (end === 'done' || end === 'failed') tasks.setState(t.id, end);
+      else if (end === 'cancel') tasks.cancel(A);
+      else tasks.create(A, 'restore', 'fs02', null);
+      expect(s.lookup(token), end).toEqual({ live: false, reason: `its task ${t.id} has ended` });
+      tasks.cancel(A);
+    }
+  });
+
+  it('lets a capture session claim one publish, and take it back when the publish failed', () => {
+    const s = new SessionStore(openState(':memory:'));
+    const token = s.open({ mac: A, mode: 'capture', image: null, task: null }, limits, 0);
+    expect(s.claimPublish(s.get(token, 1)!, 'web01')).toBe(true);
+    expect(s.claimPublish(s.get(token, 1)!, 'web02')).toBe(false);
+    expect(s.get(token, 1)?.published).toBe('web01');
+    s.releasePublish(s.get(token, 1)!, 'web02'); // not its claim: nothing
+    expect(s.get(token, 1)?.published).toBe('web01');
+    s.releasePublish(s.get(token, 1)!, 'web01');
+    expect(s.claimPublish(s.get(token, 1)!, 'web02')).toBe(true);
+  });
+
+  it('drops sessions past their hard deadline when it opens a new one', () => {
+    const db = openState(':memory:');
+    const s = new SessionStore(db);
+    s.open({ mac: A, mode: 'shell', image: null, task: null }, { idleMs: 10, maxMs: 10 }, 0);
+    s.open({ mac: B, mode: 'shell', image: null, task: null }, { idleMs: 10, maxMs: 10 }, 100);
     expect((db.prepare('SELECT mac FROM sessions').all() as { mac: string }[]).map((r) => r.mac)).toEqual([B]);
   });
 });
