@@ -94,6 +94,7 @@ export class BootFace {
     const o = this.#o;
     // The session token opens the images API: no HTTP, no session.
     const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
+    if (server) o.log.secret(server.token, true); // it goes on the kernel command line, never into the log
     return o.renderer.render('environment', {
       self: t.self,
       files: t.files,
