@@ -27,7 +27,7 @@ export function input<S extends z.ZodType>(schema: S, value: unknown, what: stri
 }
 
 /** Status of a coded error a handler throws; other codes are the server's fault (500). */
-const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = { BAD_REQUEST: 400, IMAGE_NAME: 400, IMAGE_NOT_FOUND: 404 };
+const STATUS_OF_CODE: Partial<Record<ErrorCode, number>> = { BAD_REQUEST: 400, IMAGE_NAME: 400, DISK_PATH: 400, HOST_NAME: 400, IMAGE_NOT_FOUND: 404 };
 
 /** The last middleware: malformed JSON, a body too large and bad input are the client's (4xx); the rest is logged and answers 500. */
 export function errorHandler(log: Logger) {
