@@ -65,7 +65,7 @@ export function program(): Command {
     .action(async (opts: Record<string, unknown>) => {
       const { config: file, ...flags } = opts;
       const config = loadServeConfig(typeof file === 'string' ? readConfigFile(file) : {}, flags);
-      const log = createLogger(streamSink(process.stderr), config.logLevel);
+      const log = createLogger(streamSink(process.stdout), config.logLevel);
       // Loaded here, not at the top: restore and capture start without express, SQLite and DHCP.
       const { serve } = await import('./serve.ts');
       const running = await serve(config, log);

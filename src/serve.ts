@@ -20,7 +20,7 @@ import { canBindToDevice } from './net/bind-to-device.ts';
 import { localNetwork, type InterfaceMap } from './net/interfaces.ts';
 import { openState } from './state/db.ts';
 import { LeaseStore } from './state/leases.ts';
-import { adminToken } from './state/settings.ts';
+import { adminToken, adminTokenFile } from './state/settings.ts';
 import { LoginGuard } from './auth/login-guard.ts';
 import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
@@ -50,9 +50,11 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     const net = c.dhcp === 'off' && !c.serverIp ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
     const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
     const urls = serverIp ? bootUrls({ serverIp, httpPort: c.httpPort === 'off' ? null : c.httpPort, tftpPort: c.tftpPort === 'off' ? null : c.tftpPort }) : null;
-    const token = adminToken(db, c.adminToken);
-    if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
-        const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
+    const token = adminToken(db, c.adminToken, adminTokenFile(c.state));
+    if (token.clear) log.secret(token.clear);
+    if (c.menuPassword) log.secret(c.menuPassword);
+    if (token.generatedFile) log.warn('http.admin-token', { file: token.generatedFile, note: 'generated on first start and written to this file (root only): agents pass it with --token or NETRESTORE_TOKEN; set your own with --admin-token' });
+    const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
     // One login throttle for the menu and the API: a source address that fails at one waits at both.
     const loginGuard = new LoginGuard();
     const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard });

@@ -2,6 +2,8 @@
 import type { Command } from 'commander';
 import { Argument, Option } from 'commander';
 import { NetrestoreError } from '../shared/errors.ts';
+import { checkName } from '../shared/format.ts';
+import { checkDiskPath, checkHostName } from '../shared/names.ts';
 import { openState } from '../state/db.ts';
 import { normalizeMac } from '../state/hosts.ts';
 import { openStores, type State } from '../state/stores.ts';
@@ -65,6 +67,7 @@ export function registerHostCommands(cli: Command): void {
         if (o.menuTimeout !== undefined && !(Number.isInteger(o.menuTimeout) && o.menuTimeout >= 1 && o.menuTimeout <= 3600)) {
           throw new NetrestoreError('USAGE', '--menu-timeout takes whole seconds from 1 to 3600');
         }
+        if (o.name !== undefined) checkHostName(o.name); // the menu shows it
         const known = h.get(mac(m)) !== undefined;
         h.upsert({ mac: mac(m), name: o.name ?? null, notes: o.notes ?? null, ignore: o.ignore, menuTimeout: o.menuTimeout ?? null });
         s.audit.record({ actor: cliActor(), action: known ? 'host-edit' : 'host-add', mac: mac(m), detail: JSON.stringify({ name: o.name, notes: o.notes, ignore: o.ignore, menuTimeout: o.menuTimeout }) });
@@ -82,6 +85,9 @@ export function registerHostCommands(cli: Command): void {
     .addOption(stateOption())
     .action((m: string, kind: TaskKind, image: string, o: { disk?: string; state: string }) =>
       withDb(o.state, (h, t, s) => {
+        // Both reach the boot script and the kernel command line.
+        checkName(image);
+        if (o.disk !== undefined) checkDiskPath(o.disk);
         if (!h.get(mac(m))) h.upsert({ mac: mac(m) });
         const task = t.create(mac(m), kind, image, o.disk ?? null);
         s.audit.record({ actor: cliActor(), action: 'task-create', mac: task.mac, image, detail: `task ${task.id} ${kind}${task.disk ? ` to ${task.disk}` : ''}` });

@@ -12,6 +12,8 @@ const ipv4 = z
   .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/, 'an IPv4 address such as 192.168.1.10');
 const port = z.number().int().min(1).max(65535);
 const portOrOff = z.union([port, z.literal('off')]);
+/** A file in --boot-dir named in the boot script and on the kernel line: no spaces, no iPXE characters. */
+const bootFile = z.string().regex(/^[A-Za-z0-9._+-][A-Za-z0-9._+/-]*$/, 'a file name in --boot-dir (letters, digits and . _ - + /)');
 
 /** `FIRST-LAST` read once, here: the rest of the server gets the two addresses. */
 const pool = z.string().transform((text, ctx) => {
@@ -84,8 +86,8 @@ export const serveSchema = z
     /** A folder with the admin's own copies of menu.ipxe.hbs and friends. */
     menuTemplates: z.string().min(1).optional(),
     /** Kernel and initrd of the restore environment, in --boot-dir. */
-    kernel: z.string().min(1).default('vmlinuz'),
-    initrd: z.string().min(1).default('initrd.img'),
+    kernel: bootFile.default('vmlinuz'),
+    initrd: bootFile.default('initrd.img'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .strict()

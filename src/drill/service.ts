@@ -1,6 +1,6 @@
 /**
  * Run the real `bin/netrestore serve` (inside a namespace when given) and read
- * its JSON log lines as events.
+ * its JSON log lines (stdout) as events.
  */
 import { execa, type ResultPromise } from 'execa';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ export const BIN = join(import.meta.dirname, '../../bin/netrestore');
 export interface Served {
   events: LogEvent[];
   proc: ResultPromise;
-  /** stderr lines that were not JSON events (start-up errors). */
+  /** Output lines that were not JSON events (start-up errors). */
   text(): string;
   waitFor(event: string, match?: (e: LogEvent) => boolean, timeoutMs?: number): Promise<LogEvent>;
   stop(): Promise<void>;
@@ -23,13 +23,14 @@ export async function startServe(args: string[], opts: { ns?: string } = {}): Pr
   const events: LogEvent[] = [];
   const waiters: (() => void)[] = [];
   let stderrText = '';
-  let buf = '';
-  proc.stderr!.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
+  const bufs = { out: '', err: '' };
+  // The log is on stdout (JSON lines), a start-up failure on stderr: both are read as lines.
+  const lines = (which: 'out' | 'err') => (chunk: Buffer) => {
+    bufs[which] += chunk.toString();
     let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
+    while ((nl = bufs[which].indexOf('\n')) >= 0) {
+      const line = bufs[which].slice(0, nl);
+      bufs[which] = bufs[which].slice(nl + 1);
       try {
         events.push(JSON.parse(line) as LogEvent);
       } catch {
@@ -37,7 +38,9 @@ export async function startServe(args: string[], opts: { ns?: string } = {}): Pr
       }
       for (const w of waiters.splice(0)) w();
     }
-  });
+  };
+  proc.stdout!.on('data', lines('out'));
+  proc.stderr!.on('data', lines('err'));
   let exited = false;
   void proc.then(() => {
     exited = true;
@@ -61,7 +64,7 @@ export async function startServe(args: string[], opts: { ns?: string } = {}): Pr
   const served: Served = {
     events,
     proc,
-    text: () => stderrText + buf,
+    text: () => stderrText + bufs.out + bufs.err,
     waitFor,
     stop: async () => {
       if (!exited) proc.kill('SIGTERM');

@@ -18,6 +18,7 @@ import type { Logger } from '../log.ts';
 import type { State } from '../state/stores.ts';
 import { actorOf, RouteTable } from './auth.ts';
 import { fail, input } from './reply.ts';
+import { checkDiskPath, checkHostName } from '../shared/names.ts';
 import { auditQuery, historyQuery, hostBody, macParam, taskBody } from './schemas.ts';
 
 export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
@@ -31,6 +32,7 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
   r.put('/hosts/:mac', 'hosts.write', express.json(), (req, res) => {
     const mac = input(macParam, req.params.mac, 'mac');
     const b = input(hostBody, req.body ?? {}, 'body');
+    if (b.name) checkHostName(b.name); // the menu shows it
     const known = hosts.get(mac) !== undefined;
     hosts.upsert({ mac, name: b.name ?? null, notes: b.notes ?? null, ignore: b.ignore, menuTimeout: b.menuTimeout ?? null });
     audit.record({ actor: actorOf(req, res), action: known ? 'host-edit' : 'host-add', mac, detail: JSON.stringify(b) });
@@ -49,6 +51,7 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
   r.post('/hosts/:mac/task', 'tasks.write', express.json(), (req, res) => {
     const mac = input(macParam, req.params.mac, 'mac');
     const b = input(taskBody, req.body, 'body');
+    if (b.disk !== undefined) checkDiskPath(b.disk); // it goes on the kernel command line
     if (!hosts.get(mac)) hosts.upsert({ mac });
     const task = tasks.create(mac, b.kind, b.image, b.disk ?? null);
     audit.record({ actor: actorOf(req, res), action: 'task-create', mac, image: task.image, detail: `task ${task.id} ${task.kind}${task.disk ? ` to ${task.disk}` : ''}` });

@@ -1,6 +1,6 @@
 /** The HTTP face: express on one port, for iPXE (boot scripts, menus, boot files) and for agents and admins (/api). */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { bindError } from '../shared/errors.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
@@ -13,6 +13,7 @@ import { adminRoutes } from './admin-api.ts';
 import { errorHandler, fail } from './reply.ts';
 import { apiCredentials } from './credentials.ts';
 import type { LoginGuard } from '../auth/login-guard.ts';
+import { applyLimits, limitRequests, limitsWith, serverOptions, type HttpLimits } from './limits.ts';
 
 export interface HttpOptions {
   listen: string;
@@ -26,12 +27,15 @@ export interface HttpOptions {
   loginGuard?: LoginGuard;
   /** The boot face (menus, boot files); absent: the API only. */
   boot?: Omit<BootRoutesOptions, 'log'>;
+  /** Size, time and concurrency bounds (limits.ts); the defaults when absent. */
+  limits?: Partial<HttpLimits>;
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
 export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Express; routes: RouteInfo[] } {
   const app = express();
   app.disable('x-powered-by');
+  app.use(limitRequests(limitsWith(o.limits)));
   app.use((req: Request, _res: Response, next: NextFunction) => {
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
@@ -52,8 +56,11 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
 
 export async function startHttpServer(o: HttpOptions): Promise<{ port: number; routes: RouteInfo[]; close(): Promise<void> }> {
   const { app, routes } = buildApp(o);
+  const limits = limitsWith(o.limits);
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(o.port, o.listen);
+    const s = createServer(serverOptions(limits), app);
+    applyLimits(s, limits);
+    s.listen(o.port, o.listen);
     s.once('listening', () => resolve(s));
     s.once('error', (err) => reject(bindError(err, 'HTTP', o.listen, o.port, '--http-port')));
   });

@@ -11,6 +11,7 @@
  * or from a task, say they need --http-port instead of failing later.
  */
 import { NAME_PATTERN } from '../shared/format.ts';
+import { isDiskPath } from '../shared/names.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
 import type { HostStore } from '../state/hosts.ts';
@@ -99,6 +100,7 @@ export class BootFace {
     const o = this.#o;
     // The session token opens what this one restore or capture needs of the images API (auth/access.ts): no HTTP, no session.
     const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task, user: who.user, issuedTo: who.from }, o.sessionLimits, this.#now()) } : null;
+    if (server) o.log.secret(server.token, true); // it goes on the kernel command line, never into the log
     return o.renderer.render('environment', {
       self: t.self,
       files: t.files,
@@ -125,6 +127,11 @@ export class BootFace {
       case 'ignored':
         return this.#message(t, 'host marked ignore', 'netrestore: this machine is set to ignore; booting from the local disk');
       case 'task':
+        // Checked when the task was made; a row written by hand or by an older version is checked again here.
+        if (!NAME_PATTERN.test(plan.task.image) || (plan.task.disk !== null && !isDiskPath(plan.task.disk))) {
+          o.log.warn('boot.task-invalid', { mac, task: plan.task.id, image: plan.task.image, disk: plan.task.disk });
+          return this.#message(t, 'invalid task', `netrestore: task ${plan.task.id} names an image or disk that is not valid: cancel it and make it again`, { delaySeconds: 10 });
+        }
         // Authorised when the admin made the task: no menu, no login.
         return this.#environment(t, plan.task.kind, mac!, plan.task.image, plan.task.id, plan.task.disk, { user: null, from });
       case 'menu': {
@@ -140,7 +147,8 @@ export class BootFace {
   /** A menu login: checked, slowed down after failures, then the environment. */
   async login(t: Transport, r: LoginRequest, from: string): Promise<string> {
     const o = this.#o;
-    const image = r.image === '-' ? '' : r.image;
+    // The shell takes no image; restore and capture take a name that may go on the kernel command line.
+    const image = r.image === '-' || r.mode === 'shell' ? '' : r.image;
     if (!r.mac || !MODES.has(r.mode)) return this.#message(t, 'bad login request', 'netrestore: this login request is incomplete', { delaySeconds: 3, back: true });
     if (!o.http && r.mode !== 'shell') {
       return this.#message(t, 'no HTTP face', `netrestore: ${r.mode} needs HTTP on the server (--http-port), which is off`, { delaySeconds: 5, back: true });
@@ -163,6 +171,9 @@ export class BootFace {
       o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-refused', mac: r.mac, detail: `mode ${r.mode}, user ${who} (${login.role})` });
       o.log.warn('boot.login-refused', { mac: r.mac, mode: r.mode, from, user: who, role: login.role });
       return this.#message(t, 'not allowed', `The account ${who} (${login.role}) may not start a ${r.mode}`, { delaySeconds: 3, back: true });
+    }
+    if (r.mode === 'capture' && image !== '' && !NAME_PATTERN.test(image)) {
+      return this.#message(t, 'bad image name', `Not an image name: ${image.slice(0, 100)} (letters, digits, dot, dash, underscore)`, { delaySeconds: 3, back: true });
     }
     if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.http?.store.readManifest(image)))) {
       return this.#message(t, 'no such image', `There is no image named ${image}`, { delaySeconds: 3, back: true });

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'STATE_DB'
   | 'STORE_UNUSABLE'
   | 'IMAGE_NAME'
+  | 'DISK_PATH'
+  | 'HOST_NAME'
   | 'USED_MAP'
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_EXISTS'
@@ -78,6 +80,8 @@ export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
   STATE_DB: { when: 'the state database (--state) cannot be opened or is damaged', fix: 'check the path and its permissions, or restore it from a backup' },
   STORE_UNUSABLE: { when: 'the image store (--images) cannot be created, read or written', fix: 'check the path and its permissions' },
   IMAGE_NAME: { when: 'an image name has characters other than letters, digits, dot, dash and underscore', fix: 'choose a name like `web-2024.1`' },
+  DISK_PATH: { when: 'a task\'s disk is not a device name like sda, /dev/nvme0n1 or /dev/disk/by-id/…: it has spaces, shell or iPXE characters, or a .. segment', fix: 'name the disk as the restore environment lists it (`lsblk`), e.g. /dev/sda' },
+  HOST_NAME: { when: 'a host name is longer than 64 characters or has characters other than letters, digits, space and . _ - ( ) + ,', fix: 'choose a name like `web01` or `Accounting PC 3`' },
   IMAGE_NOT_FOUND: { when: 'no image has that name in the store', fix: 'see `netrestore images list`' },
   IMAGE_EXISTS: { when: 'an image with that name is already published', fix: 'choose another name, or remove the old one with `netrestore images rm`' },
   IMAGE_DAMAGED: { when: 'an image lacks a chunk, or a chunk changed, in the store', fix: 'run `netrestore images verify`, then import the image from an export or publish it again' },
@@ -108,7 +112,7 @@ export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
 };
 
 /** Codes for input the user gave wrong: the command line exits 2 for these, 1 for every other. */
-export const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['USAGE', 'IMAGE_NAME', 'CONFIG_INVALID', 'CMDLINE_INVALID']);
+export const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['USAGE', 'IMAGE_NAME', 'DISK_PATH', 'HOST_NAME', 'CONFIG_INVALID', 'CMDLINE_INVALID']);
 
 export class NetrestoreError extends Error {
   readonly code: ErrorCode;
