@@ -17,6 +17,7 @@ import { registerHostCommands } from './commands/hosts.ts';
 import { registerBuildEnvCommand } from './commands/build-env.ts';
 import { registerDrillCommand } from './commands/drill.ts';
 import { registerAuditCommand } from './commands/audit.ts';
+import { registerUserCommands } from './commands/users.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -83,6 +84,7 @@ export function program(): Command {
   registerBuildEnvCommand(cli);
   registerDrillCommand(cli);
   registerAuditCommand(cli);
+  registerUserCommands(cli);
   return cli;
 }
 

@@ -92,7 +92,8 @@ export async function identify(auth: Authorization, address: string, c: Credenti
     c.loginGuard.succeeded(address);
     return { caller };
   }
-  const delay = c.loginGuard.failed(address, now);
+  // The clock read again: the wait counts from the answer, not from before the (slow) password check.
+  const delay = c.loginGuard.failed(address, (c.now ?? Date.now)());
   // The name only when it is an account: a password typed into the name field must not reach the log.
   const who = auth.scheme === 'bearer' ? 'an unknown token' : c.knownUser(auth.name) ? `user ${auth.name}: wrong password` : 'an unknown user name';
   c.audit.record({ actor: `api (${address})`, action: 'login-failed', detail: `${who}; next try in ${delay} s` });

@@ -90,7 +90,8 @@ export class ImagesClient {
         }
         const url = new URL(this.#base + path);
         const res = bodyInto && this.#into ? await this.#getInto(this.#into, url, headers, bodyInto) : await send(url, method, headers, payload);
-        if (res.status < 500) return res;
+        // 429: too many wrong logins from this address (someone else's, perhaps): retried like a busy server.
+        if (res.status < 500 && res.status !== 429) return res;
         reason = `HTTP ${res.status}`;
       } catch (err) {
         reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;

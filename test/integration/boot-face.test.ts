@@ -26,6 +26,9 @@ const args = ['--dhcp', 'off', '--tftp-port', String(TFTP), '--http-port', Strin
 const curl = (...a: string[]) => execa('curl', ['-sS', ...a], { reject: false, encoding: 'buffer' });
 const text = async (url: string) => (await execa('curl', ['-sS', url])).stdout;
 const nr = (...a: string[]) => execa(BIN, a, { reject: false, all: true });
+// A wrong token holds its source address back (the login throttle): each wrong one here comes from an address of its own.
+let wrongFrom = 10;
+const fromElsewhere = () => ['--interface', `127.0.0.${++wrongFrom}`];
 
 beforeAll(async () => {
   mkdirSync(boot);
@@ -94,7 +97,7 @@ describe('boot decision and login', () => {
     const token = /netrestore\.token=(\S+)/.exec(ok)![1]!;
     const list = await execa('curl', ['-sS', '-H', `Authorization: Bearer ${token}`, `${B}/api/images`]);
     expect(list.stdout).toContain('"name":"fs01"');
-    expect((await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Authorization: Bearer made-up', `${B}/api/images`])).stdout).toBe('401');
+    expect((await execa('curl', ['-sS', ...fromElsewhere(), '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Authorization: Bearer made-up', `${B}/api/images`])).stdout).toBe('401');
   });
 
   it('boots a host with a task straight into it; the agent reports it started, then done; no loop', async () => {
@@ -107,7 +110,7 @@ describe('boot decision and login', () => {
     expect(script).not.toContain('login');
     const token = /netrestore\.token=(\S+)/.exec(script)![1]!;
     const report = (state_: string, tok = token) =>
-      execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', `Authorization: Bearer ${tok}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ state: state_, bytes: 1000 }), `${B}/api/tasks/${id}`]);
+      execa('curl', ['-sS', ...(tok === token ? [] : fromElsewhere()), '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', `Authorization: Bearer ${tok}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ state: state_, bytes: 1000 }), `${B}/api/tasks/${id}`]);
     expect((await report('started', 'wrong-token')).stdout).toBe('401');
     expect((await report('started')).stdout).toBe('204');
     expect(await text(`${B}/boot.ipxe?mac=${MAC}`)).toMatch(/started but did not finish/);
@@ -151,7 +154,7 @@ describe('boot decision and login', () => {
 
 describe('admin API', () => {
   const api = (method: string, path: string, body?: unknown, token: string | null = TOKEN) =>
-    execa('curl', ['-sS', '-w', '\n%{http_code}', '-X', method, ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...(body ? ['-H', 'content-type: application/json', '-d', JSON.stringify(body)] : []), `${B}/api${path}`]).then((r) => {
+    execa('curl', ['-sS', ...(token && token !== TOKEN ? fromElsewhere() : []), '-w', '\n%{http_code}', '-X', method, ...(token ? ['-H', `Authorization: Bearer ${token}`] : []), ...(body ? ['-H', 'content-type: application/json', '-d', JSON.stringify(body)] : []), `${B}/api${path}`]).then((r) => {
       const lines = r.stdout.split('\n');
       return { status: Number(lines.pop()), body: lines.join('\n') };
     });

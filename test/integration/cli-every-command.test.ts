@@ -88,6 +88,18 @@ const SERVER: Record<string, Case[]> = {
   'hosts rm': [usage(() => ['not-a-mac', '--state', state], /not-a-mac is not a MAC address/), fails('STATE_DB', () => ['52:54:00:12:34:56', '--state', dir])],
   audit: [usage(() => ['--since', 'last tuesday', '--state', state], /--since: last tuesday is neither a duration/), fails('STATE_DB', () => ['--state', dir])],
   'hosts history': [usage(() => ['--bogus', '--state', state]), fails('STATE_DB', () => ['--state', dir])],
+  'users add': [
+    usage(() => ['alice', '--role', 'root', '--state', state], /argument 'root' is invalid/),
+    usage(() => ['alice', 'hunter2-hunter2', '--role', 'admin', '--state', state], /too many arguments/),
+    usage(() => ['alice', '--role', 'admin', '--state', state], /no terminal to ask the password of alice on: pipe it in with --password-stdin/),
+    usage(() => ['alice', '--role', 'admin', '--password-stdin', '--state', state], /a password needs at least 8 characters: nothing changed/),
+    usage(() => ['no:colon', '--role', 'admin', '--password-stdin', '--state', state], /no:colon is not an account name/),
+    fails('STATE_DB', () => ['alice', '--role', 'admin', '--password-stdin', '--state', dir]),
+  ],
+  'users list': [usage(() => ['--bogus', '--state', state]), fails('STATE_DB', () => ['--state', dir])],
+  'users rm': [usage(() => ['nobody', '--state', state], /no account named nobody/), fails('STATE_DB', () => ['nobody', '--state', dir])],
+  'users passwd': [usage(() => ['nobody', '--password-stdin', '--state', state], /no account named nobody/), fails('STATE_DB', () => ['nobody', '--password-stdin', '--state', dir])],
+  'users role': [usage(() => ['nobody', 'root', '--state', state], /value 'root' is invalid for argument 'role'/), fails('STATE_DB', () => ['nobody', 'admin', '--state', dir])],
   'build-env': [usage(() => ['--level', 'max', '--out', join(dir, 'env')], /--level.*'max' is invalid/), fails('BUILD_ENV', () => ['--kernel', '9.9.9-none', '--out', join(dir, 'env')], /kernel 9\.9\.9-none is missing/)],
   drill: [usage(() => ['--image', 'x', '--firmware', 'coreboot'], /'coreboot' is invalid/), fails('DRILL', () => ['--image', 'x', '--images', store, '--boot-dir', join(dir, 'no-env')], /run `netrestore build-env` first/)],
 };
