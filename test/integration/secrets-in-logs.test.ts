@@ -52,7 +52,7 @@ beforeAll(async () => {
   expect((await nr('publish', disk, '--name', 'fs01', '--images', images)).exitCode).toBe(0);
   const config = loadServeConfig({}, { dhcp: 'off', listen: '127.0.0.1', httpPort: HTTP, tftpPort: TFTP, bootDir: join(dir, 'boot'), images, state: join(stateDir, 'netrestore.db'), logLevel: 'debug' });
   running = await serve(config, createLogger((e) => events.push(e), 'debug'));
-  admin = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+  admin = readFileSync(join(stateDir, 'netrestore.admin-token'), 'utf8').trim();
   secrets.set('admin token', admin);
   secrets.set('admin token, URI-encoded', encodeURIComponent(admin));
 }, 180_000);
@@ -63,7 +63,7 @@ afterAll(async () => {
 
 describe('the generated admin token', () => {
   it('is in a file only its owner may read, beside the state database, and the log names the file', () => {
-    const file = join(stateDir, 'admin-token');
+    const file = join(stateDir, 'netrestore.admin-token');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(admin).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const said = events.find((e) => e.event === 'http.admin-token');
