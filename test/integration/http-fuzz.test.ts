@@ -228,6 +228,36 @@ describe('slow clients are cut', () => {
   }, 20_000);
 });
 
+describe('names are checked where they enter', () => {
+  it('a capture login with a name that is not an image name gets a message, no kernel and no session', async () => {
+    for (const image of ['x y', 'x${net0/ip}', '../etc', 'a;reboot', '-x']) {
+      const r = await call('GET', `/auth.ipxe?mac=${MAC}&mode=capture&image=${encodeURIComponent(image)}&username=admin&password=${ADMIN}`);
+      expect(r.text, image).toContain('Not an image name');
+      expect(r.text).not.toMatch(/^kernel /m);
+      expect(r.text).not.toContain('${net0/ip}');
+    }
+    const ok = await call('GET', `/auth.ipxe?mac=${MAC}&mode=capture&image=new01&username=admin&password=${ADMIN}`);
+    expect(ok.text).toMatch(/^kernel .* netrestore\.mode=capture netrestore\.image=new01 /m);
+  });
+  it('hosts task and hosts add on the command line: bad image, disk or host name is a usage error with its code', async () => {
+    const st = join(dir, 'cli.db');
+    const nr = (...a: string[]) => execa(BIN, [...a, '--state', st], { reject: false });
+    for (const [args, said] of [
+      [['hosts', 'task', MAC, 'restore', 'fs01 quiet'], /image name "fs01 quiet" is not allowed/],
+      [['hosts', 'task', MAC, 'capture', '${x}'], /image name "\$\{x\}" is not allowed/],
+      [['hosts', 'task', MAC, 'restore', 'fs01', '--disk', '/dev/sda init=/bin/sh'], /disk "\/dev\/sda init=\/bin\/sh" is not a device name/],
+      [['hosts', 'task', MAC, 'restore', 'fs01', '--disk', '/etc/shadow'], /disk "\/etc\/shadow" is not a device name/],
+      [['hosts', 'add', MAC, '--name', 'x\n:start'], /host name "x\\n:start" is not allowed/],
+    ] as const) {
+      const r = await nr(...args);
+      expect(r.exitCode, r.stderr).toBe(2); // a usage error (IMAGE_NAME, DISK_PATH, HOST_NAME)
+      expect(r.stderr).toMatch(said);
+    }
+    expect((await nr('hosts', 'list')).stdout).not.toMatch(/quiet|shadow|start/);
+    expect((await nr('hosts', 'task', MAC, 'restore', 'fs01', '--disk', '/dev/disk/by-id/nvme-eui.0025388b91b2e0a1')).exitCode).toBe(0);
+  });
+});
+
 describe('random requests', () => {
   it('a seeded run of a thousand: never a 500', async () => {
     let seed = 0x13;

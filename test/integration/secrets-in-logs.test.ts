@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServeConfig } from '../../src/config/load.ts';
-import { BIN } from '../../src/drill/service.ts';
+import { BIN, startServe } from '../../src/drill/service.ts';
 import { createLogger, formatHuman, type LogEvent } from '../../src/log.ts';
 import { serve, type Running } from '../../src/serve.ts';
 import { buildTestDisk } from '../helpers/disks.ts';
@@ -130,6 +130,25 @@ describe('a day of logins, restores and captures', () => {
     for (const [what, value] of secrets) {
       for (const line of lines) expect(line.includes(value), `${what} in the log: ${line}`).toBe(false);
       for (const out of cliOutput) expect(out.includes(value), `${what} in the CLI output: ${out}`).toBe(false);
+    }
+  });
+});
+
+describe('the real command', () => {
+  it('serve on first start: JSON lines on stdout, the token file named, the token nowhere', async () => {
+    const own = join(dir, 'cli-state');
+    mkdirSync(own);
+    const served = await startServe(['--dhcp', 'off', '--tftp-port', 'off', '--http-port', '18613', '--listen', '127.0.0.1', '--images', images, '--state', join(own, 'n.db'), '--log-level', 'debug']);
+    try {
+      await served.waitFor('http.listening');
+      const said = await served.waitFor('http.admin-token');
+      expect(said.file).toBe(join(own, 'n.admin-token'));
+      const token = readFileSync(join(own, 'n.admin-token'), 'utf8').trim();
+      const r = await fetch('http://127.0.0.1:18613/api/hosts', { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      expect(JSON.stringify(served.events) + served.text()).not.toContain(token);
+    } finally {
+      await served.stop();
     }
   });
 });
