@@ -53,7 +53,7 @@ export function program(): Command {
     .option('--boot-dir <dir>', 'boot files directory (default boot-assets/dist)')
     .option('--images <dir>', 'image store directory (default images)')
     .option('--state <file>', 'state database (default netrestore.db)')
-    .option('--admin-token <token>', 'admin token for the API (default: generated on first start and printed once)')
+    .option('--admin-token <token>', 'admin token for the API (default: generated on first start into STATE.admin-token, beside --state, root only)')
     .option('--menu-title <text>', 'boot menu title (default netrestore)')
     .option('--menu-timeout <seconds>', 'seconds before the menu boots the local disk (default 10)', toInt)
     .option('--menu-default <entry>', 'entry taken after the timeout: local (default), shell, capture or an image name')

@@ -6,7 +6,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, closeSync, openSync, writeSync, constants } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { NetrestoreError } from '../shared/errors.ts';
 import { sha256 } from '../shared/format.ts';
@@ -52,5 +52,9 @@ export function adminToken(db: DatabaseSync, given: string | undefined, tokenFil
   };
 }
 
-/** Where a generated admin token is kept: `admin-token` beside the state database. */
-export const adminTokenFile = (stateFile: string): string => join(dirname(stateFile), 'admin-token');
+/**
+ * Where a generated admin token is kept: beside the state database, named
+ * after it (netrestore.db → netrestore.admin-token), so two databases in one
+ * folder keep two tokens.
+ */
+export const adminTokenFile = (stateFile: string): string => join(dirname(stateFile), `${basename(stateFile).replace(/\.db$/, '')}.admin-token`);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadServeConfig } from '../../src/config/load.ts';
-import { BIN } from '../../src/drill/service.ts';
+import { BIN, startServe } from '../../src/drill/service.ts';
 import { createLogger, formatHuman, type LogEvent } from '../../src/log.ts';
 import { serve, type Running } from '../../src/serve.ts';
 import { buildTestDisk } from '../helpers/disks.ts';
@@ -52,7 +52,7 @@ beforeAll(async () => {
   expect((await nr('publish', disk, '--name', 'fs01', '--images', images)).exitCode).toBe(0);
   const config = loadServeConfig({}, { dhcp: 'off', listen: '127.0.0.1', httpPort: HTTP, tftpPort: TFTP, bootDir: join(dir, 'boot'), images, state: join(stateDir, 'netrestore.db'), logLevel: 'debug' });
   running = await serve(config, createLogger((e) => events.push(e), 'debug'));
-  admin = readFileSync(join(stateDir, 'admin-token'), 'utf8').trim();
+  admin = readFileSync(join(stateDir, 'netrestore.admin-token'), 'utf8').trim();
   secrets.set('admin token', admin);
   secrets.set('admin token, URI-encoded', encodeURIComponent(admin));
 }, 180_000);
@@ -63,7 +63,7 @@ afterAll(async () => {
 
 describe('the generated admin token', () => {
   it('is in a file only its owner may read, beside the state database, and the log names the file', () => {
-    const file = join(stateDir, 'admin-token');
+    const file = join(stateDir, 'netrestore.admin-token');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(admin).toMatch(/^[A-Za-z0-9_-]{32}$/);
     const said = events.find((e) => e.event === 'http.admin-token');
@@ -130,6 +130,25 @@ describe('a day of logins, restores and captures', () => {
     for (const [what, value] of secrets) {
       for (const line of lines) expect(line.includes(value), `${what} in the log: ${line}`).toBe(false);
       for (const out of cliOutput) expect(out.includes(value), `${what} in the CLI output: ${out}`).toBe(false);
+    }
+  });
+});
+
+describe('the real command', () => {
+  it('serve on first start: JSON lines on stdout, the token file named, the token nowhere', async () => {
+    const own = join(dir, 'cli-state');
+    mkdirSync(own);
+    const served = await startServe(['--dhcp', 'off', '--tftp-port', 'off', '--http-port', '18613', '--listen', '127.0.0.1', '--images', images, '--state', join(own, 'n.db'), '--log-level', 'debug']);
+    try {
+      await served.waitFor('http.listening');
+      const said = await served.waitFor('http.admin-token');
+      expect(said.file).toBe(join(own, 'n.admin-token'));
+      const token = readFileSync(join(own, 'n.admin-token'), 'utf8').trim();
+      const r = await fetch('http://127.0.0.1:18613/api/hosts', { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status).toBe(200);
+      expect(JSON.stringify(served.events) + served.text()).not.toContain(token);
+    } finally {
+      await served.stop();
     }
   });
 });
