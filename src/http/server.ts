@@ -1,5 +1,12 @@
-/** The HTTP face: express on one port, for iPXE (boot scripts, menus, boot files) and for agents and admins (/api). */
+/**
+ * The HTTP face: express on one port, for iPXE (boot scripts, menus, boot
+ * files) and for agents and admins (/api). With TLS on, a second server on
+ * the HTTPS port serves all of it, and the plain port keeps only what iPXE
+ * needs: its /api answers 403 HTTPS_REQUIRED, so no token or upload is taken
+ * in clear from a client that could have used TLS.
+ */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Server } from 'node:http';
 import { bindError } from '../shared/errors.ts';
 import type { ImageStore } from '../images/store.ts';
@@ -22,10 +29,14 @@ export interface HttpOptions {
   state: State;
   /** The boot face (menus, boot files); absent: the API only. */
   boot?: Omit<BootRoutesOptions, 'log'>;
+  /** Serve over TLS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
+  /** The https:// base that serves the API instead of this (plain) server. */
+  apiOnlyAt?: string;
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
-export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Express; routes: RouteInfo[] } {
+export function buildApp(o: Omit<HttpOptions, 'listen' | 'port' | 'tls'>): { app: Express; routes: RouteInfo[] } {
   const app = express();
   app.disable('x-powered-by');
   app.use((req: Request, _res: Response, next: NextFunction) => {
@@ -34,11 +45,17 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
   });
   const table = new RouteTable();
   if (o.boot) table.include('', bootRoutes({ ...o.boot, log: o.log }));
-  table
-    .include('/api', taskRoutes({ state: o.state, log: o.log }))
-    .include('/api', adminRoutes({ state: o.state, log: o.log }))
-    .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit }));
+  if (!o.apiOnlyAt) {
+    table
+      .include('/api', taskRoutes({ state: o.state, log: o.log }))
+      .include('/api', adminRoutes({ state: o.state, log: o.log }))
+      .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit }));
+  }
   table.mount(app, { isAdmin: o.isAdmin, session: (t) => o.state.sessions.get(t) }, o.log);
+  if (o.apiOnlyAt) {
+    const at = o.apiOnlyAt;
+    app.use('/api', (_req: Request, res: Response) => void fail(res, 403, `this server takes the API over HTTPS only: use ${at}/api with the fingerprint of its https.listening log line`, 'HTTPS_REQUIRED'));
+  }
   // A path no route declares: 404 whatever the token (a guess at the API learns nothing more).
   app.use((_req: Request, res: Response) => void fail(res, 404, 'not found'));
   // A failed handler answers with one line (4xx for the client's mistakes, 500 logged); the server keeps going.
@@ -49,9 +66,9 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
 export async function startHttpServer(o: HttpOptions): Promise<{ port: number; routes: RouteInfo[]; close(): Promise<void> }> {
   const { app, routes } = buildApp(o);
   const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(o.port, o.listen);
+    const s = o.tls ? createHttpsServer({ cert: o.tls.cert, key: o.tls.key }, app).listen(o.port, o.listen) : app.listen(o.port, o.listen);
     s.once('listening', () => resolve(s));
-    s.once('error', (err) => reject(bindError(err, 'HTTP', o.listen, o.port, '--http-port')));
+    s.once('error', (err) => reject(bindError(err, o.tls ? 'HTTPS' : 'HTTP', o.listen, o.port, o.tls ? '--https-port' : '--http-port')));
   });
   return {
     port: (server.address() as { port: number }).port,

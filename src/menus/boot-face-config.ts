@@ -26,6 +26,8 @@ export interface BootFaceDeps {
   audit: AuditLog;
   log: Logger;
   isAdminToken: (token: string) => boolean;
+  /** With TLS on: the certificate's `sha256:HEX`; the environment then talks to urls.https. */
+  fingerprint?: string | undefined;
 }
 
 export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefined {
@@ -37,7 +39,7 @@ export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefin
   if (c.menuDefault !== 'local') d.log.warn('menu.default-not-local', { default: c.menuDefault, note: 'after the timeout the menu waits at the login prompt: machines that boot from the network first will not come back by themselves' });
   if (!d.urls.http) d.log.warn('boot.tftp-only', { note: 'HTTP is off: the boot menu offers the local disk and the restore shell; restore and capture need --http-port' });
   return new BootFace({
-    http: d.urls.http && d.store ? { apiBase: d.urls.http, store: d.store } : undefined,
+    http: d.urls.http && d.store ? { apiBase: d.urls.https ?? d.urls.http, fingerprint: d.urls.https ? d.fingerprint : undefined, store: d.store } : undefined,
     hosts: d.hosts,
     tasks: d.tasks,
     sessions: d.sessions,

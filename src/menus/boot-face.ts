@@ -53,7 +53,7 @@ export interface BootFaceOptions {
    * The HTTP face: the base the restore environment talks to (its images API)
    * and the images the menu offers. Undefined when HTTP is off (see above).
    */
-  http: { apiBase: string; store: ImageStore } | undefined;
+  http: { apiBase: string; store: ImageStore; fingerprint?: string | undefined } | undefined;
   hosts: HostStore;
   tasks: TaskStore;
   sessions: SessionStore;
@@ -93,7 +93,8 @@ export class BootFace {
   #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null): string {
     const o = this.#o;
     // The session token opens the images API: no HTTP, no session.
-    const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
+    // With TLS the agent is told the certificate's fingerprint beside the https:// base (restore-agent/tls-agent.ts).
+    const server = o.http ? { base: o.http.apiBase, tls: o.http.fingerprint, token: o.sessions.open({ mac, mode, image, task }, o.sessionMs ?? 12 * 3600_000) } : null;
     return o.renderer.render('environment', {
       self: t.self,
       files: t.files,
