@@ -80,8 +80,9 @@ export async function prepareForUser(user: ServiceUser, p: { state: string; imag
       changed++;
     }
   }
-  changed += giveTree(p.images, user);
-  if (!(await userCan(user, '-w', p.images))) {
+  // No store when HTTP is off.
+  if (existsSync(p.images)) changed += giveTree(p.images, user);
+  if (existsSync(p.images) && !(await userCan(user, '-w', p.images))) {
     throw new NetrestoreError('SERVICE_USER', `user ${user.name} cannot reach the image store ${resolve(p.images)}: a folder above it is closed to that user (chmod o+x it), or put the store under /var/lib/netrestore`);
   }
   for (const dir of p.readable) {
