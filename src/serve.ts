@@ -6,12 +6,14 @@
  */
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import type { ServeConfig } from './config/schema.ts';
+import { tlsOn, type ServeConfig } from './config/schema.ts';
 import { bootUrls } from './dhcp/boot-urls.ts';
 import { dhcpPolicy } from './dhcp/policy.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './shared/errors.ts';
 import { startHttpServer } from './http/server.ts';
+import { autoTls, readTls } from './http/tls.ts';
+import { becomeUser, lookupUser, mustSwitch, prepareForUser } from './service-user.ts';
 import { FileStore } from './images/store.ts';
 import type { Logger } from './log.ts';
 import { bootFaceFor } from './menus/boot-face-config.ts';
@@ -31,6 +33,9 @@ export interface Running {
 }
 
 export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
+  // An unknown user or a start without root fails before anything is opened.
+  const user = c.user ? await lookupUser(c.user) : undefined;
+  const switchUser = user ? mustSwitch(user) : false;
   const db = openState(c.state);
   const closers: (() => Promise<void>)[] = [async () => db.close()];
   const closeAll = async () => {
@@ -49,7 +54,10 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
   try {
     const net = c.dhcp === 'off' && !c.serverIp ? undefined : localNetwork(ifaces, { interface: c.interface, listen: c.listen, serverIp: c.serverIp });
     const serverIp = net?.address ?? (c.listen !== '0.0.0.0' ? c.listen : undefined);
-    const urls = serverIp ? bootUrls({ serverIp, httpPort: c.httpPort === 'off' ? null : c.httpPort, tftpPort: c.tftpPort === 'off' ? null : c.tftpPort }) : null;
+    // Read before the switch to --user: the key may stay root's.
+    const tls = !tlsOn(c) ? undefined : c.tlsCert ? readTls(c.tlsCert, c.tlsKey!) : await autoTls(c.state, serverIp);
+    if (tls?.made) log.info('tls.certificate-made', { cert: tls.certFile, key: tls.keyFile, fingerprint: tls.fingerprint });
+    const urls = serverIp ? bootUrls({ serverIp, httpPort: c.httpPort === 'off' ? null : c.httpPort, tftpPort: c.tftpPort === 'off' ? null : c.tftpPort, httpsPort: tls ? c.httpsPort : null }) : null;
     const token = adminToken(db, c.adminToken, adminTokenFile(c.state));
     if (token.clear) log.secret(token.clear);
     if (c.menuPassword) log.secret(c.menuPassword);
@@ -57,13 +65,21 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
     // One login throttle for the menu and the API: a source address that fails at one waits at both.
     const loginGuard = new LoginGuard();
-    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard });
+    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard, fingerprint: tls?.fingerprint });
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, loginGuard, ...(boot ? { boot } : {}) });
+      const common = { listen: c.listen, store, log, isAdmin: token.check, state, loginGuard, ...(boot ? { boot } : {}) };
+      // With TLS the plain port keeps what iPXE fetches; the API is on HTTPS (http/server.ts).
+      const httpsBase = tls ? (urls?.https ?? `https://${c.listen}:${c.httpsPort}`) : undefined;
+      const http = await startHttpServer({ ...common, port: c.httpPort, ...(httpsBase ? { apiOnlyAt: httpsBase } : {}) });
       closers.push(() => http.close());
-      log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
+      log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base, api: httpsBase ? 'https only' : 'here' });
+      if (tls) {
+        const https = await startHttpServer({ ...common, port: c.httpsPort, tls });
+        closers.push(() => https.close());
+        log.info('https.listening', { address: c.listen, port: https.port, base: urls?.https, fingerprint: tls.fingerprint, cert: tls.certFile });
+      }
     }
     if (c.tftpPort !== 'off') {
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'put the iPXE binaries there (Debian\'s ipxe package: /usr/lib/ipxe/undionly.kpxe, snponly.efi, ipxe.efi) or set --boot-dir' });
@@ -91,6 +107,14 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       });
       closers.push(() => dhcp.close());
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
+    }
+    // Every port is bound: from here on the service needs no privilege (service-user.ts).
+    if (user && switchUser) {
+      const changed = await prepareForUser(user, { state: c.state, images: c.images, readable: [c.bootDir, ...(c.menuTemplates ? [c.menuTemplates] : [])] });
+      becomeUser(user);
+      log.info('serve.user', { user: user.name, uid: user.uid, gid: user.gid, ownerChanged: changed });
+    } else if (process.getuid?.() === 0) {
+      log.warn('serve.root', { note: 'runs as root after start: give --user NAME to drop to a service user once the ports are bound' });
     }
   } catch (err) {
     await closeAll();

@@ -33,10 +33,11 @@ export function registerDrillCommand(cli: Command): void {
     .addOption(new Option('--firmware <kind>', 'the VM firmware').choices(['bios', 'uefi']).default('bios'))
     .addOption(new Option('--mode <mode>', 'full: netrestore is the DHCP server; proxy: beside dnsmasq as the site DHCP server').choices(['full', 'proxy']).default('full'))
     .option('--expect <regex>', 'what the restored system prints on its serial console once up', DEFAULT_EXPECT.source)
+    .option('--tls', 'serve the API over HTTPS only (serve --tls auto): the agent restores over HTTPS, pinned to the fingerprint on its kernel command line')
     .option('--report <file>', 'write a JUnit XML report here')
     .option('--timeout <seconds>', 'longest wait for each phase', positiveInt, 900)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { image: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean }) => {
+    .action(async (o: { image: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean; tls?: boolean }) => {
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
       const r = await runDrill({
         image: o.image,
@@ -52,6 +53,7 @@ export function registerDrillCommand(cli: Command): void {
         bootTimeoutS: o.timeout,
         log: (l) => process.stderr.write(`drill: ${l}\n`),
         accel: process.env.NETRESTORE_QEMU_ACCEL,
+        tls: o.tls === true,
       });
       if (o.report) await writeFile(o.report, junitReport(r));
       if (o.json) process.stdout.write(JSON.stringify({ ...r, console: undefined, summary: summaryLine(r) }) + '\n');

@@ -62,6 +62,18 @@ export const serveSchema = z
      */
     tftpBusyPoll: z.number().int().min(0).max(1000).default(DEFAULT_BUSY_POLL_MS),
     httpPort: portOrOff.default(8080),
+    /**
+     * TLS for the API (see http/tls.ts). off: plain HTTP only. auto: a self-signed
+     * certificate made on first start beside the state, reused after. Given
+     * tlsCert and tlsKey, TLS is on with them.
+     */
+    tls: z.enum(['off', 'auto']).optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    /** The HTTPS port, when TLS is on. */
+    httpsPort: port.default(8443),
+    /** Started as root: bind the ports, then run as this user (and its groups). */
+    user: z.string().regex(/^[a-z_][a-z0-9_.-]*\$?$/i, 'a user name such as netrestore').optional(),
     /** Boot files (iPXE binaries, kernel, initrd) served over TFTP and HTTP. */
     bootDir: z.string().min(1).default('boot-assets/dist'),
     /** The image store. */
@@ -95,6 +107,14 @@ export const serveSchema = z
     if (c.dhcp === 'full' && !c.pool) {
       ctx.addIssue({ code: 'custom', path: ['pool'], message: 'full DHCP mode needs an address pool: --pool FIRST-LAST' });
     }
+    if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.tlsCert ? 'tlsKey' : 'tlsCert'], message: 'give the certificate and its key together: --tls-cert FILE --tls-key FILE' });
+    }
+    if (c.tlsCert && c.tls) ctx.addIssue({ code: 'custom', path: ['tls'], message: `--tls ${c.tls} and --tls-cert exclude each other: the certificate given turns TLS on` });
+    if (c.tls === 'auto' || c.tlsCert) {
+      if (c.httpPort === 'off') ctx.addIssue({ code: 'custom', path: ['httpPort'], message: 'TLS serves the API beside the HTTP face, which iPXE needs: HTTP cannot be off' });
+      else if (c.httpPort === c.httpsPort) ctx.addIssue({ code: 'custom', path: ['httpsPort'], message: 'must differ from httpPort' });
+    }
     if (c.dhcp !== 'off' && c.dhcpPort === c.proxyPort) {
       ctx.addIssue({ code: 'custom', path: ['proxyPort'], message: 'must differ from dhcpPort' });
     }
@@ -105,4 +125,7 @@ function toInt(ip: string): number {
 }
 
 export type ServeConfig = Readonly<z.infer<typeof serveSchema>>;
+
+/** TLS is on: asked for with --tls auto, or a certificate given. */
+export const tlsOn = (c: Pick<ServeConfig, 'tls' | 'tlsCert'>): boolean => c.tls === 'auto' || c.tlsCert !== undefined;
 export type PoolRange = NonNullable<ServeConfig['pool']>;

@@ -42,6 +42,8 @@ export interface DrillOptions {
   log?: (line: string) => void;
   /** qemu's accelerator (see VmOptions.accel). */
   accel?: string | undefined;
+  /** Serve the API over HTTPS only (serve --tls auto): the agent must pin the certificate from its kernel command line. */
+  tls?: boolean;
 }
 
 export const MAC = '52:54:00:d1:11:01';
@@ -141,12 +143,13 @@ function siteDhcp(lan: Lan, work: string): () => Promise<void> {
 
 async function serveFor(d: Drill, lan: Lan, images: string, extra: string[]): Promise<Served> {
   const args = ['--interface', 'eth0', '--http-port', '8080', '--tftp-port', '69', '--boot-dir', d.o.bootDir, '--images', images, '--state', join(d.work, 'state.db'),
-    '--admin-token', randomBytes(16).toString('hex'), '--menu-timeout', '5', ...extra];
+    '--admin-token', randomBytes(16).toString('hex'), '--menu-timeout', '5', ...(d.o.tls ? ['--tls', 'auto'] : []), ...extra];
   args.push(...(d.o.mode === 'full' ? ['--dhcp', 'full', '--pool', NET.pool] : ['--dhcp', 'proxy']));
   const served = await startServe(args, { ns: lan.ns('srv') });
   try {
     await served.waitFor('dhcp.listening', undefined, 30_000);
     await served.waitFor('http.listening', undefined, 30_000);
+    if (d.o.tls) await served.waitFor('https.listening', undefined, 30_000);
   } catch (err) {
     await served.stop();
     throw new Error(`netrestore serve did not start: ${(err as Error).message}`);

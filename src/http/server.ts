@@ -1,6 +1,13 @@
-/** The HTTP face: express on one port, for iPXE (boot scripts, menus, boot files) and for agents and admins (/api). */
+/**
+ * The HTTP face: express on one port, for iPXE (boot scripts, menus, boot
+ * files) and for agents and admins (/api). With TLS on, a second server on
+ * the HTTPS port serves all of it, and the plain port keeps only what iPXE
+ * needs: its /api answers 403 HTTPS_REQUIRED, so no token or upload is taken
+ * in clear from a client that could have used TLS.
+ */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { bindError } from '../shared/errors.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { Logger } from '../log.ts';
@@ -29,10 +36,14 @@ export interface HttpOptions {
   boot?: Omit<BootRoutesOptions, 'log'>;
   /** Size, time and concurrency bounds (limits.ts); the defaults when absent. */
   limits?: Partial<HttpLimits>;
+  /** Serve over TLS with this certificate and key (PEM). */
+  tls?: { cert: string; key: string };
+  /** The https:// base that serves the API instead of this (plain) server. */
+  apiOnlyAt?: string;
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
-export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Express; routes: RouteInfo[] } {
+export function buildApp(o: Omit<HttpOptions, 'listen' | 'port' | 'tls'>): { app: Express; routes: RouteInfo[] } {
   const app = express();
   app.disable('x-powered-by');
   app.use(limitRequests(limitsWith(o.limits)));
@@ -42,11 +53,17 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
   });
   const table = new RouteTable();
   if (o.boot) table.include('', bootRoutes({ ...o.boot, log: o.log }));
-  table
-    .include('/api', taskRoutes({ state: o.state, log: o.log }))
-    .include('/api', adminRoutes({ state: o.state, log: o.log }))
-    .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit, sessions: o.state.sessions }));
+  if (!o.apiOnlyAt) {
+    table
+      .include('/api', taskRoutes({ state: o.state, log: o.log }))
+      .include('/api', adminRoutes({ state: o.state, log: o.log }))
+      .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit, sessions: o.state.sessions }));
+  }
   table.mount(app, apiCredentials({ state: o.state, store: o.store, isAdmin: o.isAdmin, loginGuard: o.loginGuard }), o.log);
+  if (o.apiOnlyAt) {
+    const at = o.apiOnlyAt;
+    app.use('/api', (_req: Request, res: Response) => void fail(res, 403, `this server takes the API over HTTPS only: use ${at}/api with the fingerprint of its https.listening log line`, 'HTTPS_REQUIRED'));
+  }
   // A path no route declares: 404 whatever the token (a guess at the API learns nothing more).
   app.use((_req: Request, res: Response) => void fail(res, 404, 'not found'));
   // A failed handler answers with one line (4xx for the client's mistakes, 500 logged); the server keeps going.
@@ -58,11 +75,11 @@ export async function startHttpServer(o: HttpOptions): Promise<{ port: number; r
   const { app, routes } = buildApp(o);
   const limits = limitsWith(o.limits);
   const server: Server = await new Promise((resolve, reject) => {
-    const s = createServer(serverOptions(limits), app);
+    const s = o.tls ? createHttpsServer({ ...serverOptions(limits), cert: o.tls.cert, key: o.tls.key }, app) : createServer(serverOptions(limits), app);
     applyLimits(s, limits);
     s.listen(o.port, o.listen);
     s.once('listening', () => resolve(s));
-    s.once('error', (err) => reject(bindError(err, 'HTTP', o.listen, o.port, '--http-port')));
+    s.once('error', (err) => reject(bindError(err, o.tls ? 'HTTPS' : 'HTTP', o.listen, o.port, o.tls ? '--https-port' : '--http-port')));
   });
   return {
     port: (server.address() as { port: number }).port,

@@ -32,6 +32,8 @@ export interface BootFaceDeps {
   users?: UserStore;
   /** The login throttle, shared with the API's logins. */
   loginGuard?: LoginGuard;
+  /** With TLS on: the certificate's `sha256:HEX`; the environment then talks to urls.https. */
+  fingerprint?: string | undefined;
 }
 
 export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefined {
@@ -44,7 +46,7 @@ export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefin
   if (d.users && d.users.count() > 0 && c.menuPassword !== undefined) d.log.warn('menu.password-unused', { note: 'local accounts exist: the menu takes accounts only, --menu-password and --menu-user are not used; remove them from the configuration' });
   if (!d.urls.http) d.log.warn('boot.tftp-only', { note: 'HTTP is off: the boot menu offers the local disk and the restore shell; restore and capture need --http-port' });
   return new BootFace({
-    http: d.urls.http && d.store ? { apiBase: d.urls.http, store: d.store } : undefined,
+    http: d.urls.http && d.store ? { apiBase: d.urls.https ?? d.urls.http, fingerprint: d.urls.https ? d.fingerprint : undefined, store: d.store } : undefined,
     hosts: d.hosts,
     tasks: d.tasks,
     sessions: d.sessions,

@@ -56,7 +56,7 @@ export interface BootFaceOptions {
    * The HTTP face: the base the restore environment talks to (its images API)
    * and the images the menu offers. Undefined when HTTP is off (see above).
    */
-  http: { apiBase: string; store: ImageStore } | undefined;
+  http: { apiBase: string; store: ImageStore; fingerprint?: string | undefined } | undefined;
   hosts: HostStore;
   tasks: TaskStore;
   sessions: SessionStore;
@@ -99,7 +99,8 @@ export class BootFace {
   #environment(t: Transport, mode: string, mac: string, image: string | null, task: number | null, disk: string | null, who: { user: string | null; from: string }): string {
     const o = this.#o;
     // The session token opens what this one restore or capture needs of the images API (auth/access.ts): no HTTP, no session.
-    const server = o.http ? { base: o.http.apiBase, token: o.sessions.open({ mac, mode, image, task, user: who.user, issuedTo: who.from }, o.sessionLimits, this.#now()) } : null;
+    // With TLS the agent is told the certificate's fingerprint beside the https:// base (restore-agent/tls-agent.ts).
+    const server = o.http ? { base: o.http.apiBase, tls: o.http.fingerprint, token: o.sessions.open({ mac, mode, image, task, user: who.user, issuedTo: who.from }, o.sessionLimits, this.#now()) } : null;
     if (server) o.log.secret(server.token, true); // it goes on the kernel command line, never into the log
     return o.renderer.render('environment', {
       self: t.self,

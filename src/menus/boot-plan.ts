@@ -78,9 +78,9 @@ export function menuContext(o: { mac: string; hostName: string | null | undefine
  * The kernel command line the restore environment reads. Without a server
  * (HTTP off) only the shell can run: init stops there before the agent.
  */
-export function kernelCmdline(o: { server: { base: string; token: string } | null; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
+export function kernelCmdline(o: { server: { base: string; token: string; tls?: string | undefined } | null; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
   return [
-    ...(o.server ? [`netrestore.server=${o.server.base}`, `netrestore.token=${o.server.token}`] : []),
+    ...(o.server ? [`netrestore.server=${o.server.base}`, ...(o.server.tls ? [`netrestore.tls=${o.server.tls}`] : []), `netrestore.token=${o.server.token}`] : []),
     `netrestore.mode=${o.mode}`,
     ...(o.image ? [`netrestore.image=${o.image}`] : []),
     ...(o.task ? [`netrestore.task=${o.task}`] : []),

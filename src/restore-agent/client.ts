@@ -9,6 +9,7 @@ import type { Manifest } from '../shared/format.ts';
 import { parseManifest } from '../shared/format.ts';
 import { HttpInto, isIntoError } from './http-into.ts';
 import { CATALOGUE, NetrestoreError, type ErrorCode } from '../shared/errors.ts';
+import { httpsAgent, tlsFailure } from './tls-agent.ts';
 
 interface Reply {
   status: number;
@@ -17,13 +18,13 @@ interface Reply {
 }
 
 // Keep-alive: a restore asks for thousands of chunks from the same server.
-const agents = { 'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }), 'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }) };
+const plainAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
 
 /** node:http rather than fetch: the body lands in one buffer sized from content-length, with no stream layers. */
-function send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined, timeoutMs = 120_000): Promise<Reply> {
+function send(url: URL, method: string, headers: Record<string, string>, payload: Buffer | undefined, agent: http.Agent, timeoutMs = 120_000): Promise<Reply> {
   const mod = url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
-    const req = mod.request(url, { method, headers: payload ? { ...headers, 'content-length': String(payload.length) } : headers, agent: agents[url.protocol as 'http:'], timeout: timeoutMs }, (res) => {
+    const req = mod.request(url, { method, headers: payload ? { ...headers, 'content-length': String(payload.length) } : headers, agent, timeout: timeoutMs }, (res) => {
       const length = Number(res.headers['content-length'] ?? -1);
       const parts: Buffer[] = [];
       let into = length >= 0 ? Buffer.allocUnsafe(length) : undefined;
@@ -54,6 +55,8 @@ function send(url: URL, method: string, headers: Record<string, string>, payload
 export interface ClientOptions {
   server: string;
   token: string | undefined;
+  /** SHA-256 fingerprint of an https:// server's certificate (`sha256:HEX`): trusted instead of a CA (tls-agent.ts). */
+  fingerprint?: string | undefined;
   /** How long to keep retrying an unreachable server. */
   retryForMs?: number;
   onRetry?: (what: string, attempt: number, reason: string) => void;
@@ -64,12 +67,17 @@ export class ImagesClient {
   readonly #o: ClientOptions;
   // Chunks from an http:// server are read straight into the restore's buffers.
   readonly #into: HttpInto | undefined;
+  readonly #agent: http.Agent;
 
   constructor(o: ClientOptions) {
     this.#base = o.server.replace(/\/+$/, '');
     this.#o = o;
     const base = new URL(this.#base);
+    if (o.fingerprint !== undefined && base.protocol !== 'https:') {
+      throw new NetrestoreError('USAGE', `a fingerprint pins an https:// server's certificate, and ${this.#base} is not one: give the server as https://…`);
+    }
     this.#into = base.protocol === 'http:' ? new HttpInto(base) : undefined;
+    this.#agent = base.protocol === 'https:' ? httpsAgent(o.fingerprint) : plainAgent;
   }
 
   /** One request with retries; the whole body in one buffer (chunks are at most a few MiB), `bodyInto` for a GET that gives one. */
@@ -89,11 +97,14 @@ export class ImagesClient {
           payload = body.bytes;
         }
         const url = new URL(this.#base + path);
-        const res = bodyInto && this.#into ? await this.#getInto(this.#into, url, headers, bodyInto) : await send(url, method, headers, payload);
+        const res = bodyInto && this.#into ? await this.#getInto(this.#into, url, headers, bodyInto) : await send(url, method, headers, payload, this.#agent);
         // 429: too many wrong logins from this address (someone else's, perhaps): retried like a busy server.
         if (res.status < 500 && res.status !== 429) return res;
         reason = `HTTP ${res.status}`;
       } catch (err) {
+        // The wrong server, or one that cannot be verified: no retry mends that.
+        const tls = tlsFailure(err, this.#base);
+        if (tls) throw tls;
         reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       }
       if (Date.now() > deadline) throw new NetrestoreError('SERVER_UNREACHABLE', `the server ${this.#base} did not answer ${method} ${path} (${reason}); check that \`netrestore serve\` runs and is reachable`);
@@ -108,7 +119,7 @@ export class ImagesClient {
       const r = await into.get(url.pathname + url.search, headers, buf);
       return { ...r, ok: r.status >= 200 && r.status < 300 };
     } catch (err) {
-      if (isIntoError(err)) return send(url, 'GET', headers, undefined);
+      if (isIntoError(err)) return send(url, 'GET', headers, undefined, this.#agent);
       throw err;
     }
   }
@@ -170,7 +181,7 @@ export class ImagesClient {
     try {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (this.#o.token) headers.authorization = `Bearer ${this.#o.token}`;
-      await send(new URL(this.#base + '/api/progress'), 'POST', headers, Buffer.from(JSON.stringify(p)), 3000);
+      await send(new URL(this.#base + '/api/progress'), 'POST', headers, Buffer.from(JSON.stringify(p)), this.#agent, 3000);
     } catch {
       // the server may be restarting; the next report will do
     }

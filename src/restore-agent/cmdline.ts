@@ -3,12 +3,15 @@
  * line (see menus/boot-plan.ts kernelCmdline). Pure.
  */
 import { NetrestoreError } from '../shared/errors.ts';
+import { formatFingerprint, parseFingerprint } from '../shared/fingerprint.ts';
 
 export type AgentMode = 'menu' | 'restore' | 'capture' | 'shell';
 
 export interface BootParams {
   server: string;
   token: string | undefined;
+  /** `sha256:HEX` of the https:// server's certificate (netrestore.tls=), checked before anything is sent. */
+  fingerprint?: string | undefined;
   mode: AgentMode;
   image: string | undefined;
   task: number | undefined;
@@ -31,9 +34,15 @@ export function parseCmdline(text: string): BootParams {
   const task = taskText === undefined ? undefined : Number(taskText);
   if (task !== undefined && !(Number.isInteger(task) && task > 0)) throw new NetrestoreError('CMDLINE_INVALID', `netrestore.task=${taskText} is not a task number`);
   const disk = kv.get('disk');
+  const tls = kv.get('tls');
+  const fingerprint = tls === undefined ? undefined : parseFingerprint(tls);
+  if (tls !== undefined && (!fingerprint || !server.startsWith('https://'))) {
+    throw new NetrestoreError('CMDLINE_INVALID', `netrestore.tls=${tls} must be sha256: and 64 hex digits, beside an https:// netrestore.server`);
+  }
   return {
     server,
     token: kv.get('token'),
+    fingerprint: fingerprint && formatFingerprint(fingerprint),
     mode,
     image: kv.get('image') ? decodeURIComponent(kv.get('image')!) : undefined,
     task,

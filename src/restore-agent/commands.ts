@@ -18,6 +18,7 @@ import { reportFailure } from '../shared/cli-report.ts';
 interface Common {
   server: string;
   token?: string;
+  fingerprint?: string;
   task?: number;
   json?: boolean;
 }
@@ -39,6 +40,7 @@ function clientFor(o: Common): ImagesClient {
   return new ImagesClient({
     server: o.server,
     token: o.token ?? process.env.NETRESTORE_TOKEN,
+    fingerprint: o.fingerprint,
     onRetry: (what, attempt, reason) => process.stderr.write(`\nserver not answering ${what} (${reason}); retry ${attempt}…\n`),
   });
 }
@@ -56,8 +58,9 @@ function failed(o: Common, cmd: Command, err: unknown, extra: Record<string, unk
 
 const serverOptions = (c: Command) =>
   c
-    .requiredOption('--server <url>', 'the netrestore server, e.g. http://10.0.0.1:8080')
+    .requiredOption('--server <url>', 'the netrestore server, e.g. http://10.0.0.1:8080 or https://10.0.0.1:8443')
     .option('--token <token>', 'token for the server (default: $NETRESTORE_TOKEN)')
+    .option('--fingerprint <sha256:hex>', "an https:// server's certificate fingerprint, as its https.listening log line prints it (instead of a CA)")
     .option('--task <id>', 'the one-shot task this runs for: reported started, then done or failed', positiveInt)
     .option('--json', 'print one JSON summary at the end');
 

@@ -32,7 +32,7 @@ function thisHost(server: string): { mac: string; ip: string; server: string } {
 }
 
 async function consoleSession(params: BootParams, onConsoles: boolean): Promise<void> {
-  const client = new ImagesClient({ server: params.server, token: params.token });
+  const client = new ImagesClient({ server: params.server, token: params.token, fingerprint: params.fingerprint });
   const term = onConsoles ? await openConsoles() : stdioTerminal();
   const exit = await runConsole({
     term,
@@ -69,8 +69,9 @@ cli
   .description('the interactive console on this terminal, against a server named by hand')
   .requiredOption('--server <url>', 'the netrestore server, e.g. http://10.0.0.1:8080')
   .option('--token <token>', 'token for the server (default: $NETRESTORE_TOKEN)')
-  .action(async (o: { server: string; token?: string }) => {
-    await consoleSession({ server: o.server, token: o.token ?? process.env.NETRESTORE_TOKEN, mode: 'menu', image: undefined, task: undefined, disk: undefined }, false);
+  .option('--fingerprint <sha256:hex>', "an https:// server's certificate fingerprint, as its https.listening log line prints it")
+  .action(async (o: { server: string; token?: string; fingerprint?: string }) => {
+    await consoleSession({ server: o.server, token: o.token ?? process.env.NETRESTORE_TOKEN, fingerprint: o.fingerprint, mode: 'menu', image: undefined, task: undefined, disk: undefined }, false);
   });
 cli
   .command('disks')

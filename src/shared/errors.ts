@@ -55,7 +55,12 @@ export type ErrorCode =
   | 'BAD_REQUEST'
   | 'DRILL'
   | 'GROW_FAILED'
-  | 'MINIMAL_FORM';
+  | 'MINIMAL_FORM'
+  | 'TLS_SETUP'
+  | 'TLS_FINGERPRINT'
+  | 'TLS_UNTRUSTED'
+  | 'HTTPS_REQUIRED'
+  | 'SERVICE_USER';
 
 export interface CatalogueEntry {
   /** When it happens. */
@@ -109,6 +114,11 @@ export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
   GROW_FAILED: { when: 'after a restore onto a larger disk, the last partition or its filesystem could not grow', fix: 'nothing is lost: the disk is as the image was; grow it later with the tool the warning names' },
   MINIMAL_FORM: { when: 'the smaller form of an image (its last filesystem shrunk on a copy) cannot be made', fix: 'the image still restores onto disks of its own size; the message names the reason' },
   DRILL: { when: 'a drill cannot start (not root, no restore environment)', fix: 'do what the message says, e.g. run `netrestore build-env` first' },
+  TLS_SETUP: { when: 'serve cannot use the TLS certificate or key (--tls-cert, --tls-key), or cannot make its self-signed one with openssl', fix: 'check both files are PEM and belong together, or install openssl for --tls auto' },
+  TLS_FINGERPRINT: { when: "the server's certificate does not have the fingerprint given (--fingerprint, netrestore.tls=); nothing was sent to it", fix: 'check that --server names your netrestore server, and take the fingerprint from its `https.listening` log line' },
+  TLS_UNTRUSTED: { when: "an https:// server's certificate cannot be verified and no fingerprint was given", fix: "pass --fingerprint sha256:… from the server's `https.listening` log line" },
+  HTTPS_REQUIRED: { when: 'the API was called over plain HTTP on a server that serves it over HTTPS only', fix: "use the https:// address and the fingerprint from the server's `https.listening` log line" },
+  SERVICE_USER: { when: 'serve cannot run as --user: no such user, not started as root, or the user cannot write the state or the image store', fix: 'do what the message says: create the user, start serve as root, or give the user the folder it names' },
 };
 
 /** Codes for input the user gave wrong: the command line exits 2 for these, 1 for every other. */

@@ -99,13 +99,13 @@ beforeAll(async () => {
   const face = new BootFace({
     http: { apiBase: base, store }, hosts: state.hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, renderer: new Renderer(), log,
     settings: { title: 't', timeoutSeconds: 5, defaultEntry: 'local', kernel: 'vmlinuz', initrd: 'initrd.img' },
-    checkLogin: (u, p) => u === 'admin' && p === ADMIN,
+    checkLogin: async (u, p) => (u === 'admin' && p === ADMIN ? { ok: true, user: 'admin', role: 'admin' } : { ok: false, knownUser: u === 'admin' }),
   });
   http = await startHttpServer({ listen: '127.0.0.1', port: 0, store, log, isAdmin: (t) => t === ADMIN, state, boot: { base, bootDir: join(dir, 'boot'), face }, limits: LIMITS });
   port = http.port;
   B = `http://127.0.0.1:${port}`;
   taskId = state.tasks.create('52:54:00:62:00:09', 'restore', 'fs01', null).id;
-  session = state.sessions.open({ mac: MAC, mode: 'capture', image: 'new01', task: null }, 3600_000);
+  session = state.sessions.open({ mac: MAC, mode: 'capture', image: 'new01', task: null });
 }, 180_000);
 afterAll(async () => {
   await http?.close();

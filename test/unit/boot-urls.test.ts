@@ -7,17 +7,19 @@ const IP = '10.0.0.1';
 
 describe('boot URLs: one spelling for DHCP and the boot scripts', () => {
   it('leaves out the default ports, 80 for HTTP and 69 for TFTP', () => {
-    expect(bootUrls({ serverIp: IP, httpPort: 80, tftpPort: 69 })).toEqual({ http: 'http://10.0.0.1', tftp: 'tftp://10.0.0.1' });
+    expect(bootUrls({ serverIp: IP, httpPort: 80, tftpPort: 69 })).toEqual({ http: 'http://10.0.0.1', tftp: 'tftp://10.0.0.1', https: null });
   });
   it('names any other port', () => {
-    expect(bootUrls({ serverIp: IP, httpPort: 8080, tftpPort: 1069 })).toEqual({ http: 'http://10.0.0.1:8080', tftp: 'tftp://10.0.0.1:1069' });
+    expect(bootUrls({ serverIp: IP, httpPort: 8080, tftpPort: 1069 })).toEqual({ http: 'http://10.0.0.1:8080', tftp: 'tftp://10.0.0.1:1069', https: null });
     // The default of one scheme is no default for the other.
-    expect(bootUrls({ serverIp: IP, httpPort: 69, tftpPort: 80 })).toEqual({ http: 'http://10.0.0.1:69', tftp: 'tftp://10.0.0.1:80' });
+    expect(bootUrls({ serverIp: IP, httpPort: 69, tftpPort: 80 })).toEqual({ http: 'http://10.0.0.1:69', tftp: 'tftp://10.0.0.1:80', https: null });
   });
   it('has no URL for a face that is off', () => {
-    expect(bootUrls({ serverIp: IP, httpPort: null, tftpPort: 69 })).toEqual({ http: null, tftp: 'tftp://10.0.0.1' });
-    expect(bootUrls({ serverIp: IP, httpPort: 80, tftpPort: null })).toEqual({ http: 'http://10.0.0.1', tftp: null });
-    expect(bootUrls({ serverIp: IP, httpPort: null, tftpPort: null })).toEqual({ http: null, tftp: null });
+    expect(bootUrls({ serverIp: IP, httpPort: null, tftpPort: 69 })).toEqual({ http: null, tftp: 'tftp://10.0.0.1', https: null });
+    expect(bootUrls({ serverIp: IP, httpPort: 80, tftpPort: null })).toEqual({ http: 'http://10.0.0.1', tftp: null, https: null });
+    expect(bootUrls({ serverIp: IP, httpPort: 80, tftpPort: 69, httpsPort: 443 }).https).toBe('https://10.0.0.1');
+    expect(bootUrls({ serverIp: IP, httpPort: 8080, tftpPort: 69, httpsPort: 8443 }).https).toBe('https://10.0.0.1:8443');
+    expect(bootUrls({ serverIp: IP, httpPort: null, tftpPort: null })).toEqual({ http: null, tftp: null, https: null });
   });
   it('is what DHCP sends iPXE and UEFI HTTP boot to', () => {
     const client = (c: Pick<ClientInfo, 'ipxe' | 'httpBoot' | 'firmware' | 'arch'>): ClientInfo => ({ mac: '52:54:00:00:00:01', messageType: 'DISCOVER', pxe: !c.httpBoot, uuid: undefined, undi: undefined, vendorClass: undefined, hostname: undefined, ...c });
