@@ -24,12 +24,15 @@ import { adminToken } from './state/settings.ts';
 import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
+import { newOps, tftpHooks, wireOps, type Ops } from './health/wire.ts';
 
 export interface Running {
   close(): Promise<void>;
 }
 
-export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
+export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMap = networkInterfaces(), ops: Ops = newOps()): Promise<Running> {
+  const { health, metrics } = ops;
+  const log = metrics.countingLogins(baseLog);
   const db = openState(c.state);
   const closers: (() => Promise<void>)[] = [async () => db.close()];
   const closeAll = async () => {
@@ -52,20 +55,23 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     const token = adminToken(db, c.adminToken);
     if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
         const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
+    wireOps(ops, c, db, store);
     const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check });
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, ...(boot ? { boot } : {}) });
+      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, ops, ...(boot ? { boot } : {}) });
       closers.push(() => http.close());
+      health.set('http', { state: 'up' });
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
     }
     if (c.tftpPort !== 'off') {
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'put the iPXE binaries there (Debian\'s ipxe package: /usr/lib/ipxe/undionly.kpxe, snponly.efi, ipxe.efi) or set --boot-dir' });
       // The boot scripts as virtual files over the boot directory.
       const virtual = face && urls?.tftp ? tftpBootScripts(face, urls.tftp) : () => undefined;
-      const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll });
+      const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll, hooks: tftpHooks(ops) });
       closers.push(() => tftp.close());
+      health.set('tftp', { state: 'up' });
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
     }
     if (net && c.dhcp !== 'off') {
@@ -83,8 +89,10 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         leases: new LeaseStore(db),
         log,
         onSeen: (mac) => hosts.seen(mac, Date.now()),
+        hooks: metrics.dhcp,
       });
       closers.push(() => dhcp.close());
+      for (const part of ['dhcp', 'proxy'] as const) health.set(part, { state: 'up' });
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
     }
   } catch (err) {

@@ -11,6 +11,9 @@ import { bootRoutes, type BootRoutesOptions } from './boot-routes.ts';
 import { taskRoutes } from './tasks-api.ts';
 import { adminRoutes } from './admin-api.ts';
 import { errorHandler, fail } from './reply.ts';
+import { countRequests, opsRoutes } from './ops-routes.ts';
+import type { Health } from '../health/health.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 export interface HttpOptions {
   listen: string;
@@ -22,6 +25,8 @@ export interface HttpOptions {
   state: State;
   /** The boot face (menus, boot files); absent: the API only. */
   boot?: Omit<BootRoutesOptions, 'log'>;
+  /** /healthz and /metrics, and the request counters. */
+  ops?: { health: Health; metrics: Metrics };
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
@@ -32,7 +37,9 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
   });
+  if (o.ops) app.use(countRequests(o.ops.metrics.http));
   const table = new RouteTable();
+  if (o.ops) table.include('', opsRoutes(o.ops));
   if (o.boot) table.include('', bootRoutes({ ...o.boot, log: o.log }));
   table
     .include('/api', taskRoutes({ state: o.state, log: o.log }))
