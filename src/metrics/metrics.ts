@@ -136,8 +136,9 @@ export class Metrics {
     };
   }
 
-  text(): Promise<string> {
-    return this.registry.metrics();
+  async text(): Promise<string> {
+    // prom-client writes a not-a-number as "Nan" (the event loop lag before its first sample); the format says NaN.
+    return (await this.registry.metrics()).replace(/ Nan$/gm, ' NaN');
   }
 
   get contentType(): string {
