@@ -22,12 +22,12 @@ export function registerDoctorCommand(cli: Command): void {
     .option('--boot-dir <dir>', 'boot files directory (default boot-assets/dist)')
     .option('--images <dir>', 'image store directory (default images)')
     .option('--tls-cert <file>', 'a PEM certificate whose expiry to check')
-    .option('--probe-seconds <n>', 'how long to listen for DHCP offers (default 4)', toInt)
+    .option('--probe-seconds <n>', 'how long to listen for DHCP offers (default 6: servers ping an address before they offer it)', toInt)
     .option('--json', 'one JSON object: ok, findings, and every check with its status')
     .action(async (opts: Record<string, unknown>) => {
       const { config: file, tlsCert, probeSeconds, json, ...flags } = opts;
       const config = loadServeConfig(typeof file === 'string' ? readConfigFile(file) : {}, flags);
-      const seconds = typeof probeSeconds === 'number' && probeSeconds > 0 ? probeSeconds : 4;
+      const seconds = typeof probeSeconds === 'number' && probeSeconds > 0 ? probeSeconds : 6;
       const results = await runDoctor({ config, tlsCert: tlsCert as string | undefined, probeSeconds: seconds });
       const findings = results.flatMap((r) => r.findings);
       if (json) process.stdout.write(JSON.stringify({ ok: findings.length === 0, findings, checks: results }) + '\n');
