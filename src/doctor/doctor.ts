@@ -26,10 +26,11 @@ export interface DoctorOptions {
 
 const ROOT = join(import.meta.dirname, '../..');
 
-/** A process of netrestore itself (the running service): its ports are no finding. */
+/** A process of netrestore itself (the running service, from this checkout or one named netrestore): its ports are no finding. */
 function isNetrestore(pid: number): boolean {
   try {
-    return /netrestore/.test(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+    return args.some((a) => a.startsWith(ROOT + '/') || /netrestore/.test(a));
   } catch {
     return false;
   }

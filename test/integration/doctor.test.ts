@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLan, netnsAvailable, type Lan } from '../../src/drill/netns.ts';
-import { BIN } from '../../src/drill/service.ts';
+import { BIN, startServe } from '../../src/drill/service.ts';
 
 interface Report {
   ok: boolean;
@@ -92,5 +92,27 @@ describe.runIf(netnsAvailable())('netrestore doctor', () => {
     const r = await doctor();
     expect(r.report.findings).toEqual([{ check: 'ports', problem: `UDP port 69 (TFTP) is taken by dnsmasq (pid ${pid})`, fix: expect.stringMatching(/stop and disable it .*--tftp-port/) }]);
     expect(r.text).toMatch(new RegExp(`^ports: UDP port 69 \\(TFTP\\) is taken by dnsmasq \\(pid ${pid}\\) → stop`, 'm'));
+  });
+
+  it('names a machine whose firmware ignores ProxyDHCP offers, from the running service, forgets it once it fetches a boot file, and does not name the service own ports', async () => {
+    const served = await startServe(['--interface', 'eth0', '--boot-dir', boot, '--images', join(dir, 'images'), '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
+    try {
+      await served.waitFor('dhcp.listening');
+      // udhcpc stands for such firmware: three boot attempts, each a DISCOVER that gets our ProxyDHCP offer, never a boot file fetched.
+      for (let i = 0; i < 3; i++) await lan.exec('site', 'udhcpc', ['-i', 'eth0', '-n', '-q', '-f', '-t', '1', '-T', '1', '-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000', '-s', '/bin/true'], { reject: false });
+      const mac = (await lan.exec('site', 'cat', ['/sys/class/net/eth0/address'])).all.trim();
+      const r = await doctor();
+      expect(r.report.findings.map((f) => f.check).sort()).toEqual(['dhcp', 'firmware']); // dhcp: no site DHCP server in this namespace
+      expect(r.report.findings.find((f) => f.check === 'firmware')!.problem).toMatch(new RegExp(`^${mac} sent \\d+ DISCOVERs since .* and never followed our ProxyDHCP offer$`));
+      expect(r.text).toMatch(new RegExp(`^firmware: ${mac} sent .* → its firmware ignores ProxyDHCP`, 'm'));
+      // Once that machine fetches a boot file over TFTP (its MAC from the server's neighbour table), it is no longer named.
+      const healthz = async () => JSON.parse((await lan.exec('site', 'curl', ['-sS', 'http://10.84.0.1:8080/healthz'])).all) as { ignoringOffers: { mac: string }[] };
+      expect((await healthz()).ignoringOffers.map((i) => i.mac)).toEqual([mac]);
+      await lan.exec('site', 'tftp', ['-m', 'binary', '10.84.0.1', '-c', 'get', 'undionly.kpxe', join(dir, 'fetched.kpxe')]);
+      await served.waitFor('tftp.done');
+      expect((await healthz()).ignoringOffers).toEqual([]);
+    } finally {
+      await served.stop();
+    }
   });
 });
