@@ -6,7 +6,7 @@
  * changes, it still answers, with the new address as the boot server.
  */
 import { execa } from 'execa';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,11 +18,14 @@ describe.runIf(netnsAvailable())('serve on a link that comes and goes', () => {
   let served: Served;
   const dir = mkdtempSync(join(tmpdir(), 'nr-watch-link-'));
   const script = join(dir, 'udhcpc.script');
+  const boot = join(dir, 'boot');
 
   beforeAll(async () => {
     lan = await createLan({ srv: null, client: null }, { prefix: 'nrw' });
     // The server's end has no carrier: its peer on the bridge (p0) is down.
     await execa('ip', ['-n', lan.bridgeNs, 'link', 'set', 'p0', 'down']);
+    mkdirSync(boot);
+    for (const f of ['undionly.kpxe', 'snponly.efi', 'ipxe.efi']) copyFileSync(`/usr/lib/ipxe/${f}`, join(boot, f));
     writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "bound ip=$ip siaddr=$siaddr boot_file=$boot_file"\nexit 0\n');
     chmodSync(script, 0o755);
   });
@@ -43,7 +46,7 @@ describe.runIf(netnsAvailable())('serve on a link that comes and goes', () => {
   it('starts on an interface without carrier and says that it waits', async () => {
     const carrier = (await lan.exec('srv', 'cat', ['/sys/class/net/eth0/carrier'], { reject: false })).all.trim();
     expect(carrier).toBe('0');
-    served = await startServe(['--interface', 'eth0', '--dhcp', 'full', '--pool', '10.81.0.100-10.81.0.119', '--boot-dir', '/tmp/wt-watch-boot', '--state', join(dir, 'state.db'), '--images', join(dir, 'images')], { ns: lan.ns('srv') });
+    served = await startServe(['--interface', 'eth0', '--dhcp', 'full', '--pool', '10.81.0.100-10.81.0.119', '--boot-dir', boot, '--state', join(dir, 'state.db'), '--images', join(dir, 'images')], { ns: lan.ns('srv') });
     const w = await served.waitFor('link.waiting');
     expect(w.reason).toMatch(/eth0 has no carrier/);
     expect(served.events.some((e) => e.event === 'dhcp.listening')).toBe(false);
