@@ -14,6 +14,19 @@ describe('the strict parser of the metrics text used by the tests', () => {
     expect(sample(f, 'netrestore_bytes_served_total', { protocol: 'http' })).toBe(10);
     expect(f.get('netrestore_tasks')!.samples).toEqual([]); // no sources yet: no invented zeros
   });
+  it('counts refused menu logins and API tokens from the log events that report them, and passes the events on', async () => {
+    const m = new Metrics();
+    const seen: string[] = [];
+    const log = m.countingLogins({ debug: () => {}, info: () => {}, warn: (e) => void seen.push(e), error: () => {} });
+    log.warn('boot.login-failed', { mac: 'aa' });
+    log.warn('boot.login-failed', { mac: 'aa' });
+    log.warn('http.unauthorized', {});
+    log.warn('something.else', {});
+    const f = parsePromText(await m.text());
+    expect(sample(f, 'netrestore_login_failures_total', { where: 'menu' })).toBe(2);
+    expect(sample(f, 'netrestore_login_failures_total', { where: 'api' })).toBe(1);
+    expect(seen).toEqual(['boot.login-failed', 'boot.login-failed', 'http.unauthorized', 'something.else']);
+  });
   it.each([
     ['no final newline', '# TYPE a counter\na 1'],
     ['a sample before its TYPE', 'a 1\n# TYPE a counter\n'],
