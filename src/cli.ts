@@ -18,6 +18,7 @@ import { registerBuildEnvCommand } from './commands/build-env.ts';
 import { registerDrillCommand } from './commands/drill.ts';
 import { registerAuditCommand } from './commands/audit.ts';
 import { registerUserCommands } from './commands/users.ts';
+import { registerDoctorCommand } from './commands/doctor.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -74,7 +75,9 @@ export function program(): Command {
       const log = createLogger(streamSink(process.stdout), config.logLevel);
       // Loaded here, not at the top: restore and capture start without express, SQLite and DHCP.
       const { serve } = await import('./serve.ts');
-      const running = await serve(config, log);
+      // A named interface is followed through link changes (net/link-watch.ts); a failed restart ends the process.
+      const onFatal = (err: unknown) => process.exit(reportFailure(err, { json: false, debug: process.env.NETRESTORE_DEBUG === '1' }));
+      const running = config.interface ? await (await import('./net/link-watch.ts')).serveOnLink(config, log, serve, { onFatal }) : await serve(config, log);
       const stop = (signal: string) => {
         log.info('serve.stopping', { signal });
         running.close().then(() => process.exit(0), () => process.exit(1));
@@ -90,6 +93,7 @@ export function program(): Command {
   registerDrillCommand(cli);
   registerAuditCommand(cli);
   registerUserCommands(cli);
+  registerDoctorCommand(cli);
   return cli;
 }
 

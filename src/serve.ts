@@ -27,12 +27,15 @@ import { LoginGuard } from './auth/login-guard.ts';
 import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
+import { newOps, tftpHooks, wireOps, type Ops } from './health/wire.ts';
 
 export interface Running {
   close(): Promise<void>;
 }
 
-export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
+export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMap = networkInterfaces(), ops: Ops = newOps()): Promise<Running> {
+  const { health, metrics } = ops;
+  const log = metrics.countingLogins(baseLog);
   // An unknown user or a start without root fails before anything is opened.
   const user = c.user ? await lookupUser(c.user) : undefined;
   const switchUser = user ? mustSwitch(user) : false;
@@ -63,17 +66,19 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     if (c.menuPassword) log.secret(c.menuPassword);
     if (token.generatedFile) log.warn('http.admin-token', { file: token.generatedFile, note: 'generated on first start and written to this file (root only): agents pass it with --token or NETRESTORE_TOKEN; set your own with --admin-token' });
     const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
+    wireOps(ops, c, db, store);
     // One login throttle for the menu and the API: a source address that fails at one waits at both.
     const loginGuard = new LoginGuard();
     const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard, fingerprint: tls?.fingerprint });
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const common = { listen: c.listen, store, log, isAdmin: token.check, state, loginGuard, ...(boot ? { boot } : {}) };
+      const common = { listen: c.listen, store, log, isAdmin: token.check, state, loginGuard, ops, ...(boot ? { boot } : {}) };
       // With TLS the plain port keeps what iPXE fetches; the API is on HTTPS (http/server.ts).
       const httpsBase = tls ? (urls?.https ?? `https://${c.listen}:${c.httpsPort}`) : undefined;
       const http = await startHttpServer({ ...common, port: c.httpPort, ...(httpsBase ? { apiOnlyAt: httpsBase } : {}) });
       closers.push(() => http.close());
+      health.set('http', { state: 'up' });
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base, api: httpsBase ? 'https only' : 'here' });
       if (tls) {
         const https = await startHttpServer({ ...common, port: c.httpsPort, tls });
@@ -85,8 +90,9 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       if (!existsSync(c.bootDir)) log.warn('tftp.no-boot-dir', { bootDir: c.bootDir, hint: 'put the iPXE binaries there (Debian\'s ipxe package: /usr/lib/ipxe/undionly.kpxe, snponly.efi, ipxe.efi) or set --boot-dir' });
       // The boot scripts as virtual files over the boot directory.
       const virtual = face && urls?.tftp ? tftpBootScripts(face, urls.tftp) : () => undefined;
-      const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll });
+      const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll, hooks: tftpHooks(ops) });
       closers.push(() => tftp.close());
+      health.set('tftp', { state: 'up' });
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
     }
     if (net && c.dhcp !== 'off') {
@@ -104,8 +110,10 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         leases: new LeaseStore(db),
         log,
         onSeen: (mac) => hosts.seen(mac, Date.now()),
+        hooks: metrics.dhcp,
       });
       closers.push(() => dhcp.close());
+      for (const part of ['dhcp', 'proxy'] as const) health.set(part, { state: 'up' });
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
     }
     // Every port is bound: from here on the service needs no privilege (service-user.ts).

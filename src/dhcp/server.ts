@@ -11,6 +11,7 @@ import dgram from 'node:dgram';
 import { bindError } from '../shared/errors.ts';
 import type { Logger } from '../log.ts';
 import { bindToDevice } from '../net/bind-to-device.ts';
+import type { DhcpHooks } from '../metrics/hooks.ts';
 import { decide, type DhcpPolicy, type HostLookup, type Request } from './decide.ts';
 import type { Lease, LeaseTable } from './leases.ts';
 import { decode, encode, macOf } from './packet.ts';
@@ -27,6 +28,8 @@ export interface DhcpServerOptions {
   now?: () => number;
   /** Called with every MAC that sent a valid request. */
   onSeen?: (mac: string) => void;
+  /** Counters (metrics/hooks.ts). */
+  hooks?: DhcpHooks;
 }
 
 export interface DhcpServer {
@@ -72,6 +75,7 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       packet = decode(msg);
     } catch (err) {
       o.log.debug('dhcp.drop', { from: `${from.address}:${from.port}`, bytes: msg.length, reason: (err as Error).message });
+      o.hooks?.ignored('undecodable');
       return;
     }
     let d;
@@ -80,12 +84,16 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
       // The lease is stored before the reply leaves: an ACK is never sent for a lease that was not kept.
       if (d.lease) o.leases.put(d.lease);
       if (d.client) o.onSeen?.(d.client.mac);
+      o.hooks?.request(port, d.client?.messageType ?? 'none');
+      // A request on the boot server port: this firmware follows our offers.
+      if (port === 'pxe' && d.client) o.hooks?.followed?.(d.client.mac);
     } catch (err) {
       o.log.error('dhcp.error', { mac: macOf(packet), reason: (err as Error).message });
       return;
     }
     if (d.kind === 'ignore') {
       o.log.debug('dhcp.ignore', { mac: macOf(packet), type: d.client?.messageType, port, reason: d.reason });
+      o.hooks?.ignored(d.reason);
       return;
     }
     let bytes: Buffer;
@@ -100,6 +108,8 @@ export async function startDhcpServer(o: DhcpServerOptions): Promise<DhcpServer>
         o.log.warn('dhcp.send-failed', { mac: d.client.mac, to: `${d.to.address}:${d.to.port}`, reason: err.message });
         return;
       }
+      o.hooks?.reply(port, d.type);
+      if (d.type === 'OFFER' && port === 'dhcp') o.hooks?.offered?.(d.client.mac);
       o.log.info('dhcp.reply', {
         type: d.type,
         mac: d.client.mac,

@@ -21,6 +21,9 @@ import { errorHandler, fail } from './reply.ts';
 import { apiCredentials } from './credentials.ts';
 import type { LoginGuard } from '../auth/login-guard.ts';
 import { applyLimits, limitRequests, limitsWith, serverOptions, type HttpLimits } from './limits.ts';
+import { countRequests, opsRoutes } from './ops-routes.ts';
+import type { Health } from '../health/health.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 
 export interface HttpOptions {
   listen: string;
@@ -40,6 +43,8 @@ export interface HttpOptions {
   tls?: { cert: string; key: string };
   /** The https:// base that serves the API instead of this (plain) server. */
   apiOnlyAt?: string;
+  /** /healthz and /metrics, and the request counters. */
+  ops?: { health: Health; metrics: Metrics };
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
@@ -51,7 +56,9 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port' | 'tls'>): { app
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
   });
+  if (o.ops) app.use(countRequests(o.ops.metrics.http));
   const table = new RouteTable();
+  if (o.ops) table.include('', opsRoutes(o.ops));
   if (o.boot) table.include('', bootRoutes({ ...o.boot, log: o.log }));
   if (!o.apiOnlyAt) {
     table

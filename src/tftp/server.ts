@@ -8,6 +8,7 @@
 import dgram from 'node:dgram';
 import { bindError, isNetrestoreError } from '../shared/errors.ts';
 import type { Logger } from '../log.ts';
+import type { TftpHooks } from '../metrics/hooks.ts';
 import { BusyPoll, DEFAULT_BUSY_POLL_MS } from './busy-poll.ts';
 import { DEFAULT_LIMITS, negotiate, type Limits } from './negotiate.ts';
 import { dataHeader, decode, encode, ErrorCode, type ReadRequest, type TftpPacket } from './packet.ts';
@@ -26,6 +27,8 @@ export interface TftpServerOptions {
   maxTransfers?: number;
   /** Milliseconds to keep polling for an ACK after each send instead of sleeping (busy-poll.ts); 0: off. */
   busyPollMs?: number;
+  /** Counters (metrics/hooks.ts). */
+  hooks?: TftpHooks;
 }
 
 export interface TftpServer {
@@ -159,6 +162,7 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
       if (req.mode !== 'octet' && req.mode !== 'netascii') {
         sendRaw(errorPacket(ErrorCode.IllegalOperation, `transfer mode ${req.mode} is not supported; use octet`), true);
         o.log.info('tftp.refused', { client, file: req.filename, reason: `mode ${req.mode}` });
+        o.hooks?.transfer('refused', 0, peer.address);
         return;
       }
       try {
@@ -169,9 +173,10 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
         const code = isNetrestoreError(err, 'BOOT_FILE_DENIED') ? ErrorCode.AccessViolation : ErrorCode.FileNotFound;
         sendRaw(errorPacket(code, known ? (code === ErrorCode.AccessViolation ? 'access violation' : 'file not found') : 'cannot read file'), true);
         o.log.info('tftp.refused', { client, file: req.filename, reason: (err as Error).message });
+        o.hooks?.transfer('refused', 0, peer.address);
         return;
       }
-      await transfer(req, file, sock, sendRaw, client);
+      await transfer(req, file, sock, sendRaw, client, peer.address);
     } finally {
       await file?.close().catch(() => {});
       await lastSent;
@@ -179,7 +184,7 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
     }
   }
 
-  function transfer(req: ReadRequest, file: OpenFile, sock: dgram.Socket, sendRaw: (b: Buffer | Buffer[], wait?: boolean) => void, client: string): Promise<void> {
+  function transfer(req: ReadRequest, file: OpenFile, sock: dgram.Socket, sendRaw: (b: Buffer | Buffer[], wait?: boolean) => void, client: string, address: string): Promise<void> {
     const params = negotiate(req.options, file.size, limits);
     const reader = new BlockReader(file, params.blksize, params.windowsize);
     const started = performance.now();
@@ -200,6 +205,7 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
         const fields = { file: req.filename, client, bytes: file.size, blksize: params.blksize, windowsize: params.windowsize, ms: Math.round(ms), mbPerSec: Number((file.size / 1e6 / (ms / 1000)).toFixed(2)) };
         if (ok) o.log.info('tftp.done', fields);
         else o.log.warn('tftp.failed', { ...fields, reason });
+        o.hooks?.transfer(ok ? 'done' : 'failed', ok ? file.size : 0, address);
         resolve();
       };
 

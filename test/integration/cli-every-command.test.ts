@@ -65,6 +65,7 @@ const SERVER: Record<string, Case[]> = {
     { args: () => [disk, '--name', 'a b', '--images', store], exit: 2, code: 'IMAGE_NAME', line: /image name "a b" is not allowed/ },
     fails('SOURCE_NOT_FOUND', () => [join(dir, 'missing.raw'), '--name', 'x', '--images', store], /missing\.raw does not exist/),
   ],
+  doctor: [usage(() => ['--dhcp', 'sometimes'], /argument 'sometimes' is invalid/), fails('CONFIG_FILE', () => ['--config', join(dir, 'missing.json')], /cannot read the configuration file/)],
   'images list': [usage(() => ['--images']), fails('STORE_UNUSABLE', () => ['--images', disk], /cannot use .* as the image store/)],
   'images show': [usage(() => ['--images', store]), fails('IMAGE_NOT_FOUND', () => ['nope', '--images', store], /no image named nope/)],
   'images verify': [usage(() => ['nope', 'extra', '--images', store]), fails('IMAGE_NOT_FOUND', () => ['nope', '--images', store])],

@@ -1,0 +1,53 @@
+/**
+ * What the DHCP offers heard after our probe DISCOVER mean. A site DHCP
+ * server that sets options 66/67/60 for PXE clients, or another ProxyDHCP,
+ * competes with netrestore: firmware takes the first or the "best" offer and
+ * F12 lands somewhere else. In full mode any other server handing out
+ * addresses is a conflict; in proxy mode none at all is one.
+ */
+import { found, type CheckResult, type Finding } from './finding.ts';
+
+export interface HeardOffer {
+  /** Option 54, or the sender's address. */
+  server: string;
+  /** The address offered; 0.0.0.0 from a ProxyDHCP. */
+  yiaddr: string;
+  /** Options that point PXE clients somewhere: 60, 66, 67, and the BOOTP file/sname fields. */
+  bootOptions: Record<string, string>;
+}
+
+export interface OfferContext {
+  mode: 'proxy' | 'full' | 'off';
+  /** This machine's addresses: an offer from one of them is netrestore itself when it holds port 67. */
+  local: string[];
+  /** The process on this machine that holds UDP 67, if not netrestore. */
+  localDhcp: string | undefined;
+  seconds: number;
+}
+
+const describe = (o: HeardOffer) =>
+  Object.entries(o.bootOptions)
+    .map(([k, v]) => `${k} "${v}"`)
+    .join(', ');
+
+export function offerFindings(offers: HeardOffer[], c: OfferContext): CheckResult {
+  const findings: Finding[] = [];
+  const byServer = new Map<string, HeardOffer>();
+  for (const o of offers) if (!byServer.has(o.server)) byServer.set(o.server, o);
+  const others = [...byServer.values()].filter((o) => !c.local.includes(o.server) || c.localDhcp !== undefined);
+  for (const o of others) {
+    const who = c.local.includes(o.server) ? `${c.localDhcp} on this machine (${o.server})` : `the DHCP server at ${o.server}`;
+    const boot = Object.keys(o.bootOptions).length > 0;
+    if (o.yiaddr === '0.0.0.0') {
+      findings.push({ check: 'dhcp', problem: `another ProxyDHCP answers PXE clients: ${who}${boot ? ` sets ${describe(o)}` : ''}`, fix: 'stop it (or its pxe-service/dhcp-boot lines) on this network: two boot servers make F12 land on either' });
+    } else if (c.mode === 'full') {
+      findings.push({ check: 'dhcp', problem: `${who} also hands out addresses (offered ${o.yiaddr}) while netrestore runs full DHCP`, fix: 'use --dhcp proxy beside it, or keep netrestore on an isolated network' });
+    } else if (boot) {
+      findings.push({ check: 'dhcp', problem: `${who} sets ${describe(o)} for PXE clients`, fix: 'remove options 66/67 (and 60 "PXEClient") for this network on that server: netrestore answers PXE clients itself (ProxyDHCP)' });
+    }
+  }
+  if (c.mode === 'proxy' && ![...byServer.values()].some((o) => o.yiaddr !== '0.0.0.0')) {
+    findings.push({ check: 'dhcp', problem: `no DHCP server offered an address within ${c.seconds} s`, fix: 'ProxyDHCP needs the site DHCP server on this network: check the VLAN and the interface, or use --dhcp full with --pool on an isolated network' });
+  }
+  return found('dhcp', findings, `${byServer.size} server(s) answered: ${[...byServer.keys()].join(', ') || 'none'}`);
+}
