@@ -1,6 +1,6 @@
 /**
  * The audit log: who changed what, and when. Admin actions through the API
- * or the CLI (tasks, hosts, images) and menu logins write a row; nothing
+ * or the CLI (tasks, hosts, images, accounts) and logins, good and wrong, write a row; nothing
  * here is ever updated or deleted.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
@@ -9,9 +9,13 @@ export interface AuditEntry {
   id: number;
   /** Milliseconds since the epoch. */
   time: number;
-  /** Who: `api admin (10.0.0.5)`, `cli root`, `host 52:54:…`, `drill`. */
+  /** Who: `api admin (10.0.0.5)`, `api user alice (10.0.0.5)`, `cli root`, `host 52:54:… (10.0.0.7)`, `drill`. */
   actor: string;
-  /** What: task-create, task-cancel, host-add, host-edit, host-remove, image-publish, image-remove, login, login-failed. */
+  /**
+   * What: task-create, task-cancel, host-add, host-edit, host-remove, image-publish, image-remove,
+   * login, login-failed, login-refused (a role that may not), session-bound (a boot session first
+   * used from another address than its login's), user-add, user-remove, user-password, user-role.
+   */
   action: string;
   /** The host it concerns, if any (aa:bb:cc:dd:ee:ff). */
   mac: string | null;

@@ -4,7 +4,7 @@ import { decide, type Caller } from '../../src/auth/access.ts';
 import { authenticateUser } from '../../src/auth/login.ts';
 import { hashPassword, passwordProblem, verifyPassword } from '../../src/auth/password.ts';
 import { ACTIONS, may, ROLES } from '../../src/auth/roles.ts';
-import { parseAuthorization, RouteTable, safeEqual, type Permission } from '../../src/http/auth.ts';
+import { actorOf, parseAuthorization, RouteTable, safeEqual, type Permission } from '../../src/http/auth.ts';
 import type { Session } from '../../src/state/sessions.ts';
 
 const session = (o: Partial<Session>): Caller => ({
@@ -145,5 +145,42 @@ describe('safeEqual', () => {
     expect(safeEqual('secret', 'secreT')).toBe(false);
     expect(safeEqual('secret', 'secret-and-more')).toBe(false);
     expect(safeEqual('', '')).toBe(true);
+  });
+});
+
+describe('the guard with a caller set by an earlier middleware', () => {
+  it('takes it as it is: a console session plugs in without changing the guard', async () => {
+    const express = (await import('express')).default;
+    const { openState } = await import('../../src/state/db.ts');
+    const { openStores } = await import('../../src/state/stores.ts');
+    const { apiCredentials } = await import('../../src/http/credentials.ts');
+    const { MemoryStore } = await import('../helpers/memory-store.ts');
+    const { createLogger } = await import('../../src/log.ts');
+    const state = openStores(openState(':memory:'));
+    const app = express();
+    // What a console's cookie middleware would do.
+    app.use((req, res, next) => {
+      const role = req.get('x-test-console-role');
+      if (role) res.locals.caller = { kind: 'user', name: 'carol', role, via: 'console' };
+      next();
+    });
+    const table = new RouteTable()
+      .get('/read', 'hosts.read', (_req, res) => void res.json({ ok: true }))
+      .delete('/gone', 'hosts.delete', (req, res) => void res.json({ actor: actorOf(req, res) }));
+    table.mount(app, apiCredentials({ state, store: new MemoryStore(), isAdmin: () => false }), createLogger(() => {}));
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const call = (method: string, path: string, role?: string) => fetch(base + path, { method, headers: role ? { 'x-test-console-role': role } : {} });
+    try {
+      expect((await call('GET', '/read')).status).toBe(401);
+      expect((await call('GET', '/read', 'viewer')).status).toBe(200);
+      expect((await call('DELETE', '/gone', 'operator')).status).toBe(403);
+      const r = await call('DELETE', '/gone', 'admin');
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ actor: 'console user carol (127.0.0.1)' });
+    } finally {
+      server.close();
+    }
   });
 });
