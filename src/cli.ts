@@ -62,19 +62,21 @@ export function program(): Command {
     .option('--kernel <name>', 'restore environment kernel in --boot-dir (default vmlinuz)')
     .option('--initrd <name>', 'restore environment initrd in --boot-dir (default initrd.img)')
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error (default info)').choices(['debug', 'info', 'warn', 'error']))
+    .option('--stop-timeout <seconds>', 'on SIGTERM, how long running transfers may finish before they are cut (default 30)', toInt)
     .action(async (opts: Record<string, unknown>) => {
-      const { config: file, ...flags } = opts;
-      const config = loadServeConfig(typeof file === 'string' ? readConfigFile(file) : {}, flags);
-      const log = createLogger(streamSink(process.stderr), config.logLevel);
+      const { config: flagFile, ...flags } = opts;
+      // An installed netrestore finds its configuration through NETRESTORE_CONFIG (the unit and /usr/local/bin/netrestore set it).
+      const file = typeof flagFile === 'string' ? flagFile : process.env.NETRESTORE_CONFIG || undefined;
+      const read = () => loadServeConfig(file ? readConfigFile(file) : {}, flags);
+      const config = read();
+      const sink = streamSink(process.stderr);
       // Loaded here, not at the top: restore and capture start without express, SQLite and DHCP.
+      const { swappable } = await import('./service/swappable.ts');
+      const log = swappable(createLogger(sink, config.logLevel)); // a reload may change the level
       const { serve } = await import('./serve.ts');
-      const running = await serve(config, log);
-      const stop = (signal: string) => {
-        log.info('serve.stopping', { signal });
-        running.close().then(() => process.exit(0), () => process.exit(1));
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      const running = await serve(config, log.value);
+      const { handleSignals } = await import('./service/signals.ts');
+      handleSignals(running, { log: log.value, config, reread: read, applied: (c) => log.set(createLogger(sink, c.logLevel)), exit: (code) => process.exit(code) });
     });
 
   registerImageCommands(cli);

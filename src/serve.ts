@@ -24,9 +24,15 @@ import { adminToken } from './state/settings.ts';
 import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
+import { planReload, type ReloadPlan } from './service/reload.ts';
+import { swappable } from './service/swappable.ts';
 
 export interface Running {
   close(): Promise<void>;
+  /** A clean stop: DHCP stops, HTTP and TFTP take no new work and running transfers get `graceMs` to finish; returns those cut. */
+  stop(graceMs: number): Promise<string[]>;
+  /** Take what is safe to change while running (service/reload.ts); returns what was applied and what needs a restart. */
+  reload(next: ServeConfig): ReloadPlan;
 }
 
 export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = networkInterfaces()): Promise<Running> {
@@ -35,6 +41,10 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
   const closeAll = async () => {
     for (const close of closers.reverse()) await close();
   };
+  const drainers: ((ms: number) => Promise<string[]>)[] = [];
+  let current = c;
+  let faceDeps: Parameters<typeof bootFaceFor>[1] | undefined;
+  let faceHolder: ReturnType<typeof swappable<NonNullable<ReturnType<typeof bootFaceFor>>>> | undefined;
 
   const state = openStores(db);
   const { hosts } = state;
@@ -52,12 +62,17 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
     const token = adminToken(db, c.adminToken);
     if (token.generated) log.warn('http.admin-token', { token: token.generated, note: 'generated on first start and shown only now: keep it (agents pass it with --token or NETRESTORE_TOKEN); set your own with --admin-token' });
         const store = c.httpPort === 'off' ? undefined : await new FileStore(c.images).init();
-    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check });
+    faceDeps = { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check };
+    const built = bootFaceFor(c, faceDeps);
+    // Swappable: a reload builds a new face (menu texts, login) under the same routes.
+    faceHolder = built && swappable(built);
+    const face = faceHolder?.value;
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
       const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, ...(boot ? { boot } : {}) });
       closers.push(() => http.close());
+      drainers.push((ms) => http.drain(ms));
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
     }
     if (c.tftpPort !== 'off') {
@@ -66,6 +81,7 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
       const virtual = face && urls?.tftp ? tftpBootScripts(face, urls.tftp) : () => undefined;
       const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll });
       closers.push(() => tftp.close());
+      drainers.push((ms) => tftp.drain(ms));
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
     }
     if (net && c.dhcp !== 'off') {
@@ -84,12 +100,36 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
         log,
         onSeen: (mac) => hosts.seen(mac, Date.now()),
       });
-      closers.push(() => dhcp.close());
+      const closeDhcp = once(() => dhcp.close());
+      closers.push(closeDhcp);
+      drainers.push(async () => (await closeDhcp(), []));
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
     }
   } catch (err) {
     await closeAll();
     throw err;
   }
-  return { close: closeAll };
+  return {
+    close: closeAll,
+    async stop(graceMs) {
+      // DHCP first (no new boots), then HTTP and TFTP wait for their transfers side by side.
+      const cut = (await Promise.all(drainers.reverse().map((d) => d(graceMs)))).flat();
+      await closeAll();
+      return cut;
+    },
+    reload(next) {
+      const plan = planReload(current, next);
+      if (faceHolder && faceDeps) {
+        const again = bootFaceFor(plan.effective, faceDeps);
+        if (again) faceHolder.set(again);
+      }
+      current = plan.effective;
+      return plan;
+    },
+  };
+}
+
+function once(f: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= f());
 }

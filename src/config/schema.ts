@@ -87,6 +87,8 @@ export const serveSchema = z
     kernel: z.string().min(1).default('vmlinuz'),
     initrd: z.string().min(1).default('initrd.img'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Seconds a stop (SIGTERM) waits for running transfers before it cuts them. */
+    stopTimeout: z.number().int().min(0).max(3600).default(30),
   })
   .strict()
   .superRefine((c, ctx) => {
