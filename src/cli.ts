@@ -17,6 +17,7 @@ import { registerHostCommands } from './commands/hosts.ts';
 import { registerBuildEnvCommand } from './commands/build-env.ts';
 import { registerDrillCommand } from './commands/drill.ts';
 import { registerAuditCommand } from './commands/audit.ts';
+import { registerServiceCommands } from './commands/service.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -85,6 +86,7 @@ export function program(): Command {
   registerBuildEnvCommand(cli);
   registerDrillCommand(cli);
   registerAuditCommand(cli);
+  registerServiceCommands(cli);
   return cli;
 }
 

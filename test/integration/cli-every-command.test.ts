@@ -89,6 +89,12 @@ const SERVER: Record<string, Case[]> = {
   audit: [usage(() => ['--since', 'last tuesday', '--state', state], /--since: last tuesday is neither a duration/), fails('STATE_DB', () => ['--state', dir])],
   'hosts history': [usage(() => ['--bogus', '--state', state]), fails('STATE_DB', () => ['--state', dir])],
   'build-env': [usage(() => ['--level', 'max', '--out', join(dir, 'env')], /--level.*'max' is invalid/), fails('BUILD_ENV', () => ['--kernel', '9.9.9-none', '--out', join(dir, 'env')], /kernel 9\.9\.9-none is missing/)],
+  install: [usage(() => ['--root'], /argument missing/), fails('INSTALL', () => ['--root', disk], /cannot install under .*disk\.raw/)],
+  backup: [
+    usage(() => ['--state', state], /missing required argument 'file'/),
+    fails('BACKUP', () => [join(dir, 'b.tar'), '--state', join(dir, 'none.db')], /there is no state database/),
+    fails('BACKUP', () => [disk, '--restore', '--state', join(dir, 'r.db')], /not a netrestore backup/),
+  ],
   drill: [usage(() => ['--image', 'x', '--firmware', 'coreboot'], /'coreboot' is invalid/), fails('DRILL', () => ['--image', 'x', '--images', store, '--boot-dir', join(dir, 'no-env')], /run `netrestore build-env` first/)],
 };
 
