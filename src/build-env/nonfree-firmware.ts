@@ -85,6 +85,8 @@ function aptOptions(cache: string): string[] {
     '-o', `Dir::State::Lists=${join(cache, 'lists')}`,
     '-o', `Dir::Cache=${join(cache, 'apt-cache')}`,
     '-o', 'APT::Get::List-Cleanup=0',
+    // Indexes stored plain where a container's apt.conf keeps them compressed (read back in indexText either way).
+    '-o', 'Acquire::GzipIndexes=false',
     // The Contents index of the component: which package holds which file.
     '-o', 'Acquire::IndexTargets::deb::Contents-netrestore::MetaKey=$(COMPONENT)/Contents-$(ARCHITECTURE)',
     '-o', 'Acquire::IndexTargets::deb::Contents-netrestore::ShortDescription=Contents-$(ARCHITECTURE)',
