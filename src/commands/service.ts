@@ -15,6 +15,21 @@ export function configFileInEffect(flag: string | undefined, env: NodeJS.Process
   return flag ?? (env.NETRESTORE_CONFIG || undefined);
 }
 
+/**
+ * The state database the other commands (hosts, audit) default to: the one in
+ * NETRESTORE_CONFIG's file on an installed server, else a checkout's netrestore.db.
+ */
+export function defaultStatePath(env: NodeJS.ProcessEnv = process.env): string {
+  const file = configFileInEffect(undefined, env);
+  if (!file) return 'netrestore.db';
+  try {
+    const state = readConfigFile(file).state;
+    return typeof state === 'string' ? state : 'netrestore.db';
+  } catch {
+    return 'netrestore.db'; // serve reports an unreadable file; a listing need not fail on it
+  }
+}
+
 export function registerServiceCommands(cli: Command): void {
   cli
     .command('install')

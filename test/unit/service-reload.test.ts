@@ -4,6 +4,10 @@ import { loadServeConfig } from '../../src/config/load.ts';
 import { defaultConfig } from '../../src/service/paths.ts';
 import { planReload } from '../../src/service/reload.ts';
 import { swappable } from '../../src/service/swappable.ts';
+import { defaultStatePath } from '../../src/commands/service.ts';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('planReload', () => {
   const old = loadServeConfig({ menuTitle: 'A', tftpPort: 69 }, {});
@@ -49,5 +53,20 @@ describe('the installed default configuration', () => {
   it('validates against the schema', () => {
     const c = loadServeConfig(defaultConfig(), {});
     expect(c.state).toBe('/var/lib/netrestore/netrestore.db');
+  });
+});
+
+describe('defaultStatePath', () => {
+  it("is the installed configuration's state under NETRESTORE_CONFIG, else a checkout's netrestore.db", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nr-state-path-'));
+    try {
+      const file = join(dir, 'config.json');
+      writeFileSync(file, JSON.stringify(defaultConfig()));
+      expect(defaultStatePath({ NETRESTORE_CONFIG: file })).toBe('/var/lib/netrestore/netrestore.db');
+      expect(defaultStatePath({})).toBe('netrestore.db');
+      expect(defaultStatePath({ NETRESTORE_CONFIG: join(dir, 'missing.json') })).toBe('netrestore.db');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
