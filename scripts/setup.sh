@@ -6,6 +6,8 @@
 apt_from_list() {
   missing=
   for pkg in $(grep -v '^#' "$1"); do
+    # npm may come with a Node.js of another origin (NodeSource's nodejs carries it).
+    [ "$pkg" = npm ] && command -v npm >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $pkg"
   done
   if [ -n "$missing" ]; then
