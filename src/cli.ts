@@ -19,6 +19,7 @@ import { registerDrillCommand } from './commands/drill.ts';
 import { registerAuditCommand } from './commands/audit.ts';
 import { registerUserCommands } from './commands/users.ts';
 import { registerDoctorCommand } from './commands/doctor.ts';
+import { registerServiceCommands } from './commands/service.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -69,21 +70,23 @@ export function program(): Command {
     .option('--kernel <name>', 'restore environment kernel in --boot-dir (default vmlinuz)')
     .option('--initrd <name>', 'restore environment initrd in --boot-dir (default initrd.img)')
     .addOption(new Option('--log-level <level>', 'debug, info, warn or error (default info)').choices(['debug', 'info', 'warn', 'error']))
+    .option('--stop-timeout <seconds>', 'on SIGTERM, how long running transfers may finish before they are cut (default 30)', toInt)
     .action(async (opts: Record<string, unknown>) => {
-      const { config: file, ...flags } = opts;
-      const config = loadServeConfig(typeof file === 'string' ? readConfigFile(file) : {}, flags);
-      const log = createLogger(streamSink(process.stdout), config.logLevel);
+      const { config: flagFile, ...flags } = opts;
+      // An installed netrestore finds its configuration through NETRESTORE_CONFIG (the unit and /usr/local/bin/netrestore set it).
+      const file = typeof flagFile === 'string' ? flagFile : process.env.NETRESTORE_CONFIG || undefined;
+      const read = () => loadServeConfig(file ? readConfigFile(file) : {}, flags);
+      const config = read();
+      const sink = streamSink(process.stdout);
       // Loaded here, not at the top: restore and capture start without express, SQLite and DHCP.
+      const { swappable } = await import('./service/swappable.ts');
+      const log = swappable(createLogger(sink, config.logLevel)); // a reload may change the level
       const { serve } = await import('./serve.ts');
       // A named interface is followed through link changes (net/link-watch.ts); a failed restart ends the process.
       const onFatal = (err: unknown) => process.exit(reportFailure(err, { json: false, debug: process.env.NETRESTORE_DEBUG === '1' }));
-      const running = config.interface ? await (await import('./net/link-watch.ts')).serveOnLink(config, log, serve, { onFatal }) : await serve(config, log);
-      const stop = (signal: string) => {
-        log.info('serve.stopping', { signal });
-        running.close().then(() => process.exit(0), () => process.exit(1));
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      const running = config.interface ? await (await import('./net/link-watch.ts')).serveOnLink(config, log.value, serve, { onFatal }) : await serve(config, log.value);
+      const { handleSignals } = await import('./service/signals.ts');
+      handleSignals(running, { log: log.value, config, reread: read, applied: (c) => log.set(createLogger(sink, c.logLevel)), exit: (code) => process.exit(code) });
     });
 
   registerImageCommands(cli);
@@ -94,6 +97,7 @@ export function program(): Command {
   registerAuditCommand(cli);
   registerUserCommands(cli);
   registerDoctorCommand(cli);
+  registerServiceCommands(cli);
   return cli;
 }
 

@@ -28,9 +28,15 @@ import { openStores } from './state/stores.ts';
 import { DirectoryProvider, LayeredProvider } from './tftp/provider.ts';
 import { startTftpServer } from './tftp/server.ts';
 import { newOps, tftpHooks, wireOps, type Ops } from './health/wire.ts';
+import { planReload, type ReloadPlan } from './service/reload.ts';
+import { swappable } from './service/swappable.ts';
 
 export interface Running {
   close(): Promise<void>;
+  /** A clean stop: DHCP stops, HTTP and TFTP take no new work and running transfers get `graceMs` to finish; returns those cut. */
+  stop(graceMs: number): Promise<string[]>;
+  /** Take what is safe to change while running (service/reload.ts); returns what was applied and what needs a restart. */
+  reload(next: ServeConfig): ReloadPlan;
 }
 
 export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMap = networkInterfaces(), ops: Ops = newOps()): Promise<Running> {
@@ -44,6 +50,10 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
   const closeAll = async () => {
     for (const close of closers.reverse()) await close();
   };
+  const drainers: ((ms: number) => Promise<string[]>)[] = [];
+  let current = c;
+  let faceDeps: Parameters<typeof bootFaceFor>[1] | undefined;
+  let faceHolder: ReturnType<typeof swappable<NonNullable<ReturnType<typeof bootFaceFor>>>> | undefined;
 
   const state = openStores(db);
   const { hosts } = state;
@@ -69,7 +79,11 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
     wireOps(ops, c, db, store);
     // One login throttle for the menu and the API: a source address that fails at one waits at both.
     const loginGuard = new LoginGuard();
-    const face = bootFaceFor(c, { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard, fingerprint: tls?.fingerprint });
+    faceDeps = { urls, store, hosts, tasks: state.tasks, sessions: state.sessions, audit: state.audit, log, isAdminToken: token.check, users: state.users, loginGuard, fingerprint: tls?.fingerprint };
+    const built = bootFaceFor(c, faceDeps);
+    // Swappable: a reload builds a new face (menu texts, login) under the same routes.
+    faceHolder = built && swappable(built);
+    const face = faceHolder?.value;
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
@@ -78,11 +92,13 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
       const httpsBase = tls ? (urls?.https ?? `https://${c.listen}:${c.httpsPort}`) : undefined;
       const http = await startHttpServer({ ...common, port: c.httpPort, ...(httpsBase ? { apiOnlyAt: httpsBase } : {}) });
       closers.push(() => http.close());
+      drainers.push((ms) => http.drain(ms));
       health.set('http', { state: 'up' });
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base, api: httpsBase ? 'https only' : 'here' });
       if (tls) {
         const https = await startHttpServer({ ...common, port: c.httpsPort, tls });
         closers.push(() => https.close());
+        drainers.push((ms) => https.drain(ms));
         log.info('https.listening', { address: c.listen, port: https.port, base: urls?.https, fingerprint: tls.fingerprint, cert: tls.certFile });
       }
     }
@@ -93,6 +109,7 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
       const tftp = await startTftpServer({ listen: c.listen, port: c.tftpPort, provider: new LayeredProvider(virtual, new DirectoryProvider(c.bootDir)), log, busyPollMs: c.tftpBusyPoll, hooks: tftpHooks(ops) });
       closers.push(() => tftp.close());
       health.set('tftp', { state: 'up' });
+      drainers.push((ms) => tftp.drain(ms));
       log.info('tftp.listening', { address: c.listen, port: tftp.port, bootDir: c.bootDir });
     }
     if (net && c.dhcp !== 'off') {
@@ -112,7 +129,9 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
         onSeen: (mac) => hosts.seen(mac, Date.now()),
         hooks: metrics.dhcp,
       });
-      closers.push(() => dhcp.close());
+      const closeDhcp = once(() => dhcp.close());
+      closers.push(closeDhcp);
+      drainers.push(async () => (await closeDhcp(), []));
       for (const part of ['dhcp', 'proxy'] as const) health.set(part, { state: 'up' });
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
     }
@@ -128,5 +147,27 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
     await closeAll();
     throw err;
   }
-  return { close: closeAll };
+  return {
+    close: closeAll,
+    async stop(graceMs) {
+      // DHCP first (no new boots), then HTTP and TFTP wait for their transfers side by side.
+      const cut = (await Promise.all(drainers.reverse().map((d) => d(graceMs)))).flat();
+      await closeAll();
+      return cut;
+    },
+    reload(next) {
+      const plan = planReload(current, next);
+      if (faceHolder && faceDeps) {
+        const again = bootFaceFor(plan.effective, faceDeps);
+        if (again) faceHolder.set(again);
+      }
+      current = plan.effective;
+      return plan;
+    },
+  };
+}
+
+function once(f: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= f());
 }

@@ -18,6 +18,7 @@ import { cpioArchive, type CpioEntry } from './cpio.ts';
 import { parseLdd } from './libraries.ts';
 import { STUB_LIBRARIES, stubAssembly, stubVersionScript, undefinedSymbols } from './stub-library.ts';
 import { SERVER_MODULES, resolveModules } from './modules.ts';
+import { fetchNonFreeFirmware } from './nonfree-firmware.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -28,6 +29,8 @@ export interface BuildOptions {
   /** zstd level for the initrd (19: small; 3: fast, for trying things). */
   level?: number;
   force?: boolean;
+  /** Add the firmware files the drivers name from Debian's non-free-firmware packages (nonfree-firmware.ts). */
+  nonFreeFirmware?: boolean;
   log: (line: string) => void;
 }
 
@@ -40,6 +43,8 @@ export interface BuildReport {
   missingModules: string[];
   firmware: number;
   missingFirmware: string[];
+  /** With --non-free-firmware: the files taken from non-free packages, their bytes, and the packages. */
+  nonFreeFirmware?: { files: number; bytes: number; packages: string[] };
   archiveSha256: string;
   /** Compressed length of each archive in initrd.img, in order (the kernel unpacks them one after another). */
   initrdParts: number[];
@@ -176,7 +181,7 @@ class Tree {
   }
 }
 
-async function stageModules(tree: Tree, version: string, work: string): Promise<{ count: number; missing: string[]; firmware: number; missingFirmware: string[] }> {
+async function stageModules(tree: Tree, version: string, work: string, o: BuildOptions): Promise<{ count: number; missing: string[]; firmware: number; missingFirmware: string[]; nonFree?: BuildReport['nonFreeFirmware'] }> {
   const src = `/lib/modules/${version}`;
   const [dep, builtin] = await Promise.all([readFile(join(src, 'modules.dep'), 'utf8'), readFile(join(src, 'modules.builtin'), 'utf8')]);
   const set = resolveModules(SERVER_MODULES, dep, builtin);
@@ -205,7 +210,11 @@ async function stageModules(tree: Tree, version: string, work: string): Promise<
       firmware++;
     } else missingFirmware.push(name);
   }
-  return { count: set.paths.length, missing: set.missing, firmware, missingFirmware };
+  if (!o.nonFreeFirmware || missingFirmware.length === 0) return { count: set.paths.length, missing: set.missing, firmware, missingFirmware };
+  const nonFree = await fetchNonFreeFirmware(missingFirmware, join(ROOT, 'build/nonfree-firmware'), o.log);
+  let bytes = 0;
+  for (const [name, path] of nonFree.files) bytes += await tree.addHostFile(path, `/lib/firmware/${name}`, 0o644);
+  return { count: set.paths.length, missing: set.missing, firmware: firmware + nonFree.files.size, missingFirmware: nonFree.notInComponent, nonFree: { files: nonFree.files.size, bytes, packages: nonFree.packages } };
 }
 
 /** Stand-ins (stub-library.ts) for the libraries `programs` link but never call here, at the paths the loader looks. */
@@ -285,7 +294,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   const partclone = PARTCLONE_TOOLS.map((t) => `/usr/sbin/${t}`);
   await addStubLibraries(tree, partclone, work);
   for (const p of partclone) await tree.addProgram(p);
-  const mods = await stageModules(tree, kernelVersion, work);
+  const mods = await stageModules(tree, kernelVersion, work, o);
   await busyboxLinks(tree);
 
   // Two archives, compressed apart and in parallel, concatenated: the kernel
@@ -320,6 +329,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
     missingModules: mods.missing,
     firmware: mods.firmware,
     missingFirmware: mods.missingFirmware,
+    ...(mods.nonFree ? { nonFreeFirmware: mods.nonFree } : {}),
     archiveSha256,
     initrdParts: await Promise.all(compressed.map(async (c) => (await stat(c.path)).size)),
     seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),

@@ -1,5 +1,6 @@
 /** `netrestore audit`: who changed what (tasks, hosts, images, menu logins), from the database that serve uses. */
 import type { Command } from 'commander';
+import { defaultStatePath } from './service.ts';
 import { Option } from 'commander';
 import { userInfo } from 'node:os';
 import { NetrestoreError } from '../shared/errors.ts';
@@ -33,7 +34,7 @@ export function registerAuditCommand(cli: Command): void {
   cli
     .command('audit')
     .description('the audit log: tasks, hosts and images changed through the API or the CLI, and menu logins; newest first')
-    .addOption(new Option('--state <file>', 'state database (the one serve uses)').default('netrestore.db'))
+    .addOption(new Option('--state <file>', 'state database (the one serve uses)').default(defaultStatePath()))
     .option('--host <mac>', 'only entries about this host')
     .option('--image <name>', 'only entries about this image')
     .option('--since <when>', 'only entries since a time: a duration back (30m, 12h, 7d) or a date (2026-12-01, 2026-12-01T08:00:00Z)')

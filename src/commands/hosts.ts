@@ -1,5 +1,6 @@
 /** `netrestore hosts …`: hosts, one-shot tasks and history, on the database that serve uses (--state). */
 import type { Command } from 'commander';
+import { defaultStatePath } from './service.ts';
 import { Argument, Option } from 'commander';
 import { NetrestoreError } from '../shared/errors.ts';
 import { checkName } from '../shared/format.ts';
@@ -10,7 +11,7 @@ import { openStores, type State } from '../state/stores.ts';
 import type { TaskKind } from '../state/tasks.ts';
 import { cliActor } from './audit.ts';
 
-const stateOption = () => new Option('--state <file>', 'state database (the one serve uses)').default('netrestore.db');
+const stateOption = () => new Option('--state <file>', 'state database (the one serve uses)').default(defaultStatePath());
 const out = (s: string): void => {
   process.stdout.write(s + '\n');
 };

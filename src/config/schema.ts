@@ -101,6 +101,8 @@ export const serveSchema = z
     kernel: bootFile.default('vmlinuz'),
     initrd: bootFile.default('initrd.img'),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    /** Seconds a stop (SIGTERM) waits for running transfers before it cuts them. */
+    stopTimeout: z.number().int().min(0).max(3600).default(30),
   })
   .strict()
   .superRefine((c, ctx) => {

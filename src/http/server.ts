@@ -6,7 +6,7 @@
  * in clear from a client that could have used TLS.
  */
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { bindError } from '../shared/errors.ts';
 import type { ImageStore } from '../images/store.ts';
@@ -78,7 +78,7 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port' | 'tls'>): { app
   return { app, routes: table.list() };
 }
 
-export async function startHttpServer(o: HttpOptions): Promise<{ port: number; routes: RouteInfo[]; close(): Promise<void> }> {
+export async function startHttpServer(o: HttpOptions): Promise<{ port: number; routes: RouteInfo[]; close(): Promise<void>; drain(ms: number): Promise<string[]> }> {
   const { app, routes } = buildApp(o);
   const limits = limitsWith(o.limits);
   const server: Server = await new Promise((resolve, reject) => {
@@ -88,12 +88,27 @@ export async function startHttpServer(o: HttpOptions): Promise<{ port: number; r
     s.once('listening', () => resolve(s));
     s.once('error', (err) => reject(bindError(err, o.tls ? 'HTTPS' : 'HTTP', o.listen, o.port, o.tls ? '--https-port' : '--http-port')));
   });
+  // Requests under way, for a stop that lets them finish (a chunk a restore is fetching, an upload).
+  const inflight = new Map<IncomingMessage, string>();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    // The path only: a login's query holds a password.
+    inflight.set(req, `${req.method} ${(req.url ?? '').split('?')[0]}`);
+    res.on('close', () => inflight.delete(req));
+  });
   return {
     port: (server.address() as { port: number }).port,
     routes,
+    drain: (ms) => waitWhile(() => inflight.size > 0, ms, () => server.close()).then(() => [...inflight.values()]),
     close: () => new Promise<void>((r) => {
       server.closeAllConnections();
       server.close(() => r());
     }),
   };
+}
+
+/** Start `stop` (no new work), then wait until `busy` turns false or `ms` run out. */
+async function waitWhile(busy: () => boolean, ms: number, stop: () => void): Promise<void> {
+  stop();
+  const until = Date.now() + ms;
+  while (busy() && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
 }

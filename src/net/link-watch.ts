@@ -14,10 +14,8 @@ import type { Logger } from '../log.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 import type { InterfaceMap } from './interfaces.ts';
 import { linkState, nextStep, notReady, type LinkSnapshot, type Serving } from './link.ts';
-
-interface Running {
-  close(): Promise<void>;
-}
+import type { Running } from '../serve.ts';
+import { planReload } from '../service/reload.ts';
 export type StartServe = (c: ServeConfig, log: Logger, ifaces: InterfaceMap, ops: Ops) => Promise<Running>;
 
 const SYS = '/sys/class/net';
@@ -121,11 +119,24 @@ export async function serveOnLink(c: ServeConfig, log: Logger, start: StartServe
       .finally(() => (busy = false));
   }, o.pollMs ?? 1000);
 
+  const halt = () => {
+    closed = true;
+    clearInterval(timer);
+  };
   return {
     close: async () => {
-      closed = true;
-      clearInterval(timer);
+      halt();
       await running?.close();
+    },
+    stop: async (graceMs) => {
+      halt();
+      return (await running?.stop(graceMs)) ?? [];
+    },
+    // The servers take what is safe to change; a restart after a link change starts from the new configuration.
+    reload: (next) => {
+      const plan = running ? running.reload(next) : planReload(c, next);
+      c = plan.effective;
+      return plan;
     },
   };
 }

@@ -52,6 +52,8 @@ export type ErrorCode =
   | 'BOOT_FILE_NOT_FOUND'
   | 'BOOT_FILE_DENIED'
   | 'BUILD_ENV'
+  | 'INSTALL'
+  | 'BACKUP'
   | 'BAD_REQUEST'
   | 'DRILL'
   | 'GROW_FAILED'
@@ -109,6 +111,8 @@ export const CATALOGUE: Readonly<Record<ErrorCode, CatalogueEntry>> = {
   BOOT_FILE_NOT_FOUND: { when: 'a PXE client asked for a boot file that is not in --boot-dir', fix: 'run `netrestore build-env`, or check --boot-dir' },
   BOOT_FILE_DENIED: { when: 'a PXE client asked for a path outside --boot-dir, or in a mode not supported', fix: 'none on the server: the client asked for something it may not have' },
   BUILD_ENV: { when: '`netrestore build-env` lacks a tool or a kernel', fix: 'install what the message names' },
+  INSTALL: { when: '`netrestore install` cannot put the service in place (not root, a path it cannot write)', fix: 'run it as root, or with --root DIR for a directory you can write' },
+  BACKUP: { when: '`netrestore backup` cannot write its file, or `backup --restore` is given a file that is not a netrestore backup or would overwrite a server in use', fix: 'read the reason in the message: stop the service before a restore, or pass --force over existing state' },
   USED_MAP: { when: "a filesystem's used-block map (partclone's domain map) cannot be read", fix: 'nothing: the partition is kept whole and the image says why; `images show` names it' },
   BAD_REQUEST: { when: "an HTTP request's body, query or path is not what the API takes", fix: "fix the request; the answer's `error` names the field" },
   GROW_FAILED: { when: 'after a restore onto a larger disk, the last partition or its filesystem could not grow', fix: 'nothing is lost: the disk is as the image was; grow it later with the tool the warning names' },

@@ -36,6 +36,8 @@ export interface TftpServer {
   /** Transfers in progress (for tests and status). */
   active(): number;
   close(): Promise<void>;
+  /** Stop taking requests, wait up to `ms` for running transfers; the ones still running (file to client). Then close() is not needed. */
+  drain(ms: number): Promise<string[]>;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -88,7 +90,7 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
   const limits = o.limits ?? DEFAULT_LIMITS;
   const maxTries = o.maxTries ?? 5;
   const maxTransfers = o.maxTransfers ?? 2000;
-  const transfers = new Map<string, () => void>();
+  const transfers = new Map<string, string>(); // client → file
   const poll = new BusyPoll(o.busyPollMs ?? DEFAULT_BUSY_POLL_MS);
 
   const main = dgram.createSocket('udp4');
@@ -126,7 +128,7 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
       main.send(errorPacket(ErrorCode.NotDefined, 'server busy, try again'), rinfo.port, rinfo.address);
       return;
     }
-    transfers.set(client, () => {});
+    transfers.set(client, p.filename);
     serveRead(p, rinfo)
       .catch((err: Error) => o.log.warn('tftp.failed', { client, file: p.filename, reason: err.message }))
       .finally(() => transfers.delete(client));
@@ -280,9 +282,18 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
     });
   }
 
+  let closing: Promise<void> | undefined;
+  const closeMain = () => (closing ??= new Promise<void>((r) => main.close(() => r())));
   return {
     port: (main.address() as { port: number }).port,
     active: () => transfers.size,
-    close: () => new Promise<void>((r) => main.close(() => r())),
+    close: closeMain,
+    drain: async (ms) => {
+      // No new requests; running transfers go on over their own sockets.
+      await closeMain();
+      const until = Date.now() + ms;
+      while (transfers.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      return [...transfers].map(([client, file]) => `${file} to ${client}`);
+    },
   };
 }

@@ -102,6 +102,12 @@ const SERVER: Record<string, Case[]> = {
   'users passwd': [usage(() => ['nobody', '--password-stdin', '--state', state], /no account named nobody/), fails('STATE_DB', () => ['nobody', '--password-stdin', '--state', dir])],
   'users role': [usage(() => ['nobody', 'root', '--state', state], /value 'root' is invalid for argument 'role'/), fails('STATE_DB', () => ['nobody', 'admin', '--state', dir])],
   'build-env': [usage(() => ['--level', 'max', '--out', join(dir, 'env')], /--level.*'max' is invalid/), fails('BUILD_ENV', () => ['--kernel', '9.9.9-none', '--out', join(dir, 'env')], /kernel 9\.9\.9-none is missing/)],
+  install: [usage(() => ['--root'], /argument missing/), fails('INSTALL', () => ['--root', disk], /cannot install under .*disk\.raw/)],
+  backup: [
+    usage(() => ['--state', state], /missing required argument 'file'/),
+    fails('BACKUP', () => [join(dir, 'b.tar'), '--state', join(dir, 'none.db')], /there is no state database/),
+    fails('BACKUP', () => [disk, '--restore', '--state', join(dir, 'r.db')], /not a netrestore backup/),
+  ],
   drill: [usage(() => ['--image', 'x', '--firmware', 'coreboot'], /'coreboot' is invalid/), fails('DRILL', () => ['--image', 'x', '--images', store, '--boot-dir', join(dir, 'no-env')], /run `netrestore build-env` first/)],
 };
 

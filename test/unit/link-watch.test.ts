@@ -3,6 +3,7 @@ import { loadServeConfig } from '../../src/config/load.ts';
 import { createLogger, type LogEvent } from '../../src/log.ts';
 import { serveOnLink } from '../../src/net/link-watch.ts';
 import type { LinkSnapshot } from '../../src/net/link.ts';
+import { planReload } from '../../src/service/reload.ts';
 
 const tick = () => new Promise((r) => setTimeout(r, 60));
 
@@ -22,7 +23,7 @@ describe('serveOnLink', () => {
       async (_c, _log, ifaces) => {
         if (failNext) throw new Error('port taken');
         starts.push(ifaces.eth9![0]!.address);
-        return { close: async () => void closes++ };
+        return { close: async () => void closes++, stop: async () => [], reload: (next) => planReload(next, next) };
       },
       { pollMs: 5, read: () => snap, onFatal: (e) => fatal.push(e) },
     );
@@ -53,6 +54,6 @@ describe('serveOnLink', () => {
 
   it('refuses an interface that does not exist', async () => {
     const c = loadServeConfig({ interface: 'nosuch0', dhcp: 'off' }, {});
-    await expect(serveOnLink(c, createLogger(() => {}), async () => ({ close: async () => {} }), { read: (name) => ({ name, exists: false, carrier: false }), onFatal: () => {} })).rejects.toMatchObject({ code: 'INTERFACE_UNKNOWN' });
+    await expect(serveOnLink(c, createLogger(() => {}), async () => ({ close: async () => {}, stop: async () => [], reload: (next) => planReload(next, next) }), { read: (name) => ({ name, exists: false, carrier: false }), onFatal: () => {} })).rejects.toMatchObject({ code: 'INTERFACE_UNKNOWN' });
   });
 });
