@@ -79,14 +79,13 @@ export function program(): Command {
       const config = read();
       const sink = streamSink(process.stdout);
       // Loaded here, not at the top: restore and capture start without express, SQLite and DHCP.
-      const { swappable } = await import('./service/swappable.ts');
-      const log = swappable(createLogger(sink, config.logLevel)); // a reload may change the level
+      const log = createLogger(sink, config.logLevel); // a reload may change the level, never forget a secret
       const { serve } = await import('./serve.ts');
       // A named interface is followed through link changes (net/link-watch.ts); a failed restart ends the process.
       const onFatal = (err: unknown) => process.exit(reportFailure(err, { json: false, debug: process.env.NETRESTORE_DEBUG === '1' }));
-      const running = config.interface ? await (await import('./net/link-watch.ts')).serveOnLink(config, log.value, serve, { onFatal }) : await serve(config, log.value);
+      const running = config.interface ? await (await import('./net/link-watch.ts')).serveOnLink(config, log, serve, { onFatal }) : await serve(config, log);
       const { handleSignals } = await import('./service/signals.ts');
-      handleSignals(running, { log: log.value, config, reread: read, applied: (c) => log.set(createLogger(sink, c.logLevel)), exit: (code) => process.exit(code) });
+      handleSignals(running, { log, config, reread: read, applied: (c) => log.setLevel(c.logLevel), exit: (code) => process.exit(code) });
     });
 
   registerImageCommands(cli);

@@ -35,13 +35,25 @@ export interface Logger {
 
 export type Sink = (e: LogEvent) => void;
 
-export function createLogger(sink: Sink, minLevel: Level = 'info'): Logger {
+/** A logger whose level a reload (SIGHUP) may change; the secrets it knows stay. */
+export interface LevelledLogger extends Logger {
+  setLevel(level: Level): void;
+}
+
+export function createLogger(sink: Sink, minLevel: Level = 'info'): LevelledLogger {
   const redactor = new Redactor();
   const at = (level: Level) => (event: string, fields: Record<string, unknown> = {}) => {
     if (RANK[level] < RANK[minLevel]) return;
     sink({ time: new Date().toISOString(), level, event, ...redactor.fields(fields) });
   };
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), secret: (v, minted) => redactor.add(v, minted) };
+  return {
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
+    secret: (v, minted) => redactor.add(v, minted),
+    setLevel: (level) => void (minLevel = level),
+  };
 }
 
 function humanValue(v: unknown): string {

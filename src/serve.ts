@@ -157,6 +157,7 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
     },
     reload(next) {
       const plan = planReload(current, next);
+      if (plan.effective.menuPassword) log.secret(plan.effective.menuPassword); // a new menu password is a secret from now on too
       if (faceHolder && faceDeps) {
         const again = bootFaceFor(plan.effective, faceDeps);
         if (again) faceHolder.set(again);

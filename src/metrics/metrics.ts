@@ -126,14 +126,14 @@ export class Metrics {
       else if (event === 'http.login-failed') this.loginFailure('api');
     };
     return {
-      debug: log.debug,
-      info: log.info,
+      debug: (event, fields) => log.debug(event, fields),
+      info: (event, fields) => log.info(event, fields),
       warn: (event, fields) => {
         count(event);
         log.warn(event, fields);
       },
-      error: log.error,
-      secret: log.secret,
+      error: (event, fields) => log.error(event, fields),
+      secret: (value, minted) => log.secret(value, minted),
     };
   }
 

@@ -48,7 +48,7 @@ async function start(extra: Record<string, unknown> = {}): Promise<Service> {
   const events: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
   let rest = '';
-  proc.stderr!.on('data', (b: Buffer) => {
+  proc.stdout!.on('data', (b: Buffer) => {
     rest += b.toString();
     const lines = rest.split('\n');
     rest = lines.pop()!;
