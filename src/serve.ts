@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { ServeConfig } from './config/schema.ts';
 import { bootUrls } from './dhcp/boot-urls.ts';
 import { dhcpPolicy } from './dhcp/policy.ts';
@@ -56,7 +57,9 @@ export async function serve(c: ServeConfig, log: Logger, ifaces: InterfaceMap = 
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, ...(boot ? { boot } : {}) });
+      // The web console; drills it starts are kept beside the state database.
+      const web = { drills: { dir: join(dirname(resolve(c.state)), 'drills'), images: resolve(c.images), bootDir: resolve(c.bootDir) } };
+      const http = await startHttpServer({ listen: c.listen, port: c.httpPort, store, log, isAdmin: token.check, state, console: web, ...(boot ? { boot } : {}) });
       closers.push(() => http.close());
       log.info('http.listening', { address: c.listen, port: http.port, images: c.images, boot: boot?.base });
     }

@@ -22,7 +22,12 @@ export type Scope = (typeof SCOPES)[number];
 export type Method = 'get' | 'put' | 'post' | 'delete';
 
 /** Who made a request, once its token is checked. */
-export type Caller = { kind: 'admin' } | { kind: 'session'; session: Session } | { kind: 'anonymous' };
+export type Caller =
+  | { kind: 'admin' }
+  | { kind: 'session'; session: Session }
+  /** A person logged in to the web console. */
+  | { kind: 'user'; name: string; role: 'admin' | 'operator' | 'viewer' }
+  | { kind: 'anonymous' };
 
 export interface Credentials {
   isAdmin(token: string | undefined): boolean;

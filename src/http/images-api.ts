@@ -23,7 +23,7 @@ import type { Logger } from '../log.ts';
 import type { AuditLog } from '../state/audit.ts';
 import { actorOf, RouteTable } from './auth.ts';
 import { fail, input } from './reply.ts';
-import { imageName, missingBody, progressBody } from './schemas.ts';
+import { imageName, missingBody, progressBody, type ProgressReport } from './schemas.ts';
 import { chunkSender } from './send-chunk.ts';
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -33,6 +33,8 @@ export interface ImagesApiOptions {
   store: ImageStore;
   log: Logger;
   audit: AuditLog;
+  /** Each progress report as it arrives (the console's live view). */
+  onProgress?: (report: ProgressReport, from: string) => void;
 }
 
 export function imageRoutes(o: ImagesApiOptions): RouteTable {
@@ -119,6 +121,7 @@ export function imageRoutes(o: ImagesApiOptions): RouteTable {
   r.post('/progress', 'session', express.json(), (req, res) => {
     const b = input(progressBody, req.body ?? {}, 'body');
     o.log.info('agent.progress', { from: req.ip, mode: b.mode, image: b.image, phase: b.phase, done: b.done, total: b.total, rate: b.rate });
+    o.onProgress?.(b, req.ip ?? '?');
     res.status(204).end();
   });
 

@@ -11,6 +11,7 @@ import { bootRoutes, type BootRoutesOptions } from './boot-routes.ts';
 import { taskRoutes } from './tasks-api.ts';
 import { adminRoutes } from './admin-api.ts';
 import { errorHandler, fail } from './reply.ts';
+import { webConsole, type ConsoleOptions } from '../console/console.ts';
 
 export interface HttpOptions {
   listen: string;
@@ -22,6 +23,8 @@ export interface HttpOptions {
   state: State;
   /** The boot face (menus, boot files); absent: the API only. */
   boot?: Omit<BootRoutesOptions, 'log'>;
+  /** The web console at / (src/console); absent: none. */
+  console?: Pick<ConsoleOptions, 'authenticate' | 'idleMs' | 'drills'>;
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
@@ -32,12 +35,14 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port'>): { app: Expres
     o.log.debug('http.request', { method: req.method, path: req.path, from: req.ip });
     next();
   });
+  const web = o.console ? webConsole({ ...o.console, state: o.state, store: o.store, log: o.log, isAdmin: o.isAdmin }) : undefined;
+  if (web) app.use(web.router);
   const table = new RouteTable();
   if (o.boot) table.include('', bootRoutes({ ...o.boot, log: o.log }));
   table
     .include('/api', taskRoutes({ state: o.state, log: o.log }))
     .include('/api', adminRoutes({ state: o.state, log: o.log }))
-    .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit }));
+    .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit, ...(web ? { onProgress: (p, from) => web.live.report(p, from) } : {}) }));
   table.mount(app, { isAdmin: o.isAdmin, session: (t) => o.state.sessions.get(t) }, o.log);
   // A path no route declares: 404 whatever the token (a guess at the API learns nothing more).
   app.use((_req: Request, res: Response) => void fail(res, 404, 'not found'));
