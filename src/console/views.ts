@@ -32,7 +32,8 @@ export class Views {
   constructor() {
     const hb = this.#hb;
     hb.registerHelper('bytes', (n: unknown) => (typeof n === 'number' && Number.isFinite(n) ? formatBytes(n) : '–'));
-    hb.registerHelper('when', (ms: unknown) => when(typeof ms === 'number' ? ms : null));
+    // Milliseconds (the state database) or an ISO date (manifests).
+    hb.registerHelper('when', (t: unknown) => when(typeof t === 'number' ? t : typeof t === 'string' && !Number.isNaN(Date.parse(t)) ? Date.parse(t) : null));
     hb.registerHelper('duration', (s: unknown) => duration(typeof s === 'number' ? s : null));
     hb.registerHelper('eq', (a: unknown, b: unknown) => a === b);
     hb.registerHelper('or', (a: unknown, b: unknown) => a || b);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Authenticate } from '../../src/console/logins.ts';
 import { BIN } from '../../src/drill/service.ts';
+import { buildTestDisk } from './disks.ts';
 import { buildApp } from '../../src/http/server.ts';
 import { FileStore } from '../../src/images/store.ts';
 import { createLogger, type LogEvent } from '../../src/log.ts';
@@ -70,6 +71,14 @@ export async function publishRandom(s: ConsoleService, name: string, mib: number
   const r = await execa(BIN, ['publish', file, '--name', name, '--images', s.images, '--chunk-size', '1', ...extra], { reject: false, all: true });
   if (r.exitCode !== 0) throw new Error(`publish ${name}: ${r.all}`);
   rmSync(file);
+}
+
+/** Publish a GPT disk with FAT32, ext4 and NTFS partitions (made with the real tools) with the real CLI. */
+export async function publishDisk(s: ConsoleService, name: string, description: string): Promise<void> {
+  const disk = await buildTestDisk(s.dir, name, { sizeMiB: 96 });
+  const r = await execa(BIN, ['publish', disk, '--name', name, '--description', description, '--role', 'file-server', '--images', s.images], { reject: false, all: true });
+  if (r.exitCode !== 0) throw new Error(`publish ${name}: ${r.all}`);
+  rmSync(disk);
 }
 
 /** A slow link in front of the service: each chunk answers after `delayMs`, so a restore takes long enough to watch. */

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../../src/drill/service.ts';
-import { ADMIN, publishRandom, slowLink, startConsoleService, type ConsoleService } from '../helpers/console-service.ts';
+import { ADMIN, publishDisk, publishRandom, slowLink, startConsoleService, type ConsoleService } from '../helpers/console-service.ts';
 
 const SHOTS = join(import.meta.dirname, '../../build/console');
 const MAC = '52:54:00:c1:00:01';
@@ -33,6 +33,7 @@ beforeAll(async () => {
   await publishRandom(s, 'fs01', 40);
   await publishRandom(s, 'dc01', 2, ['--role', 'domain-controller']);
   await publishRandom(s, 'old01', 3);
+  await publishDisk(s, 'files-2026-12', 'file server, December');
   // Each chunk a quarter second late: the restore lasts long enough to be watched.
   link = await slowLink(s.base, 250);
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
@@ -178,7 +179,6 @@ describe('the web console in chromium', () => {
     await page.goto(`${s.base}/images`);
     await shot(page, 'images');
     await page.click('a:has-text("old01")');
-    await shot(page, 'image');
     await page.click('a:has-text("Delete…")');
     await expect(page.locator('#lost-chunks').textContent()).resolves.toMatch(/^3 chunks only this image uses are deleted: [\d.]+ MiB freed/);
     await shot(page, 'confirm-delete');
@@ -195,12 +195,20 @@ describe('the web console in chromium', () => {
     expect(s.state.audit.list({ image: 'old01' })[0]).toMatchObject({ action: 'image-remove', actor: expect.stringMatching(/^console admin/) });
   });
 
-  it('verifies an image now, and shows the result', async () => {
-    await page.goto(`${s.base}/images/fs01`);
+  it('shows an image\'s partitions and filesystems, verifies it now, and shows the result', async () => {
+    const name = 'files-2026-12';
+    await page.goto(`${s.base}/images/${name}`);
+    const rows = await page.locator('#partitions tbody tr').allTextContents();
+    expect(rows).toHaveLength(3);
+    expect(rows[0]).toMatch(/^1.*fat32.*16\.0 MiB/);
+    expect(rows[1]).toMatch(/^2.*ext4.*48\.0 MiB/);
+    expect(rows[2]).toMatch(/^3.*ntfs/);
+    await expect(page.locator('.facts').first().textContent()).resolves.toMatch(/file server, December[\s\S]*file-server[\s\S]*96\.0 MiB \(gpt\)/);
     await page.click('button:has-text("Verify now")');
-    for (let i = 0; i < 100 && !s.state.audit.list({ image: 'fs01' }).some((e) => e.action === 'image-verify'); i++) await new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 300 && !s.state.audit.list({ image: name }).some((e) => e.action === 'image-verify'); i++) await new Promise((r) => setTimeout(r, 200));
     await page.reload();
     await expect(page.locator('#verify-result').textContent()).resolves.toMatch(/^ok: every chunk and the disk checksum match/);
+    await shot(page, 'image');
   });
 
   it('starts a drill, which the server runs as the real `netrestore drill`, and shows how it went', async () => {

@@ -136,6 +136,21 @@ describe('bad input on every form: a sentence on the page, nothing changed', () 
   });
 });
 
+describe('export', () => {
+  it('downloads the image as the tar of `images export`, and the audit log says who', async () => {
+    const res = await fetch(`${s.base}/images/fs01/export`, { headers: { cookie: [...admin.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="fs01.tar"');
+    const tar = Buffer.from(await res.arrayBuffer());
+    // A ustar archive whose first entry is the manifest, as `netrestore images import` wants it.
+    expect(tar.subarray(0, 13).toString()).toBe('manifest.json');
+    expect(tar.subarray(257, 262).toString()).toBe('ustar');
+    expect(tar.length).toBeGreaterThan(3 * 1024 * 1024);
+    expect(s.state.audit.list({ image: 'fs01' })[0]).toMatchObject({ action: 'image-export', actor: expect.stringMatching(/^console admin/) });
+    expect((await admin.get('/images/nope/export')).status).toBe(404);
+  });
+});
+
 describe('CSRF', () => {
   it('refuses every form without the session\'s token, or with another token, and changes nothing', async () => {
     await admin.get(`/hosts/${MAC}`);
