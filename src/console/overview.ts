@@ -7,6 +7,10 @@ import { imageChunks } from '../shared/format.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { Console } from './context.ts';
 import { secondsLeft } from './live.ts';
+import { PHASE_LABELS } from '../shared/progress.ts';
+
+/** The words a person reads for an agent's phase ("writing the disk"); an unknown one as it came. */
+const label = (phase: string): string => (PHASE_LABELS as Record<string, string>)[phase] ?? phase;
 
 export interface RunningRow {
   host: string;
@@ -35,7 +39,7 @@ export function liveContext(c: Console): { running: RunningRow[]; waiting: Runni
       kind: t.kind,
       image: t.image,
       state: t.state,
-      phase: p?.phase ?? (t.state === 'pending' ? 'waiting for the host to boot' : 'started'),
+      phase: p ? label(p.phase) : (t.state === 'pending' ? 'waiting for the host to boot' : 'started'),
       done: p?.done ?? null,
       total: p?.total ?? null,
       rate: p?.rate ?? null,
@@ -45,7 +49,7 @@ export function liveContext(c: Console): { running: RunningRow[]; waiting: Runni
     (t.state === 'started' ? running : waiting).push(row);
   }
   for (const p of c.live.untasked()) {
-    running.push({ host: p.from, mac: null, kind: p.mode, image: p.image, state: 'started', phase: p.phase, done: p.done, total: p.total, rate: p.rate, left: secondsLeft(p), since: p.at });
+    running.push({ host: p.from, mac: null, kind: p.mode, image: p.image, state: 'started', phase: label(p.phase), done: p.done, total: p.total, rate: p.rate, left: secondsLeft(p), since: p.at });
   }
   const names = new Map(c.state.hosts.list().map((h) => [h.mac, h.name]));
   const ended = c.state.history.list(8).map((e) => ({ ...e, host: names.get(e.mac) || e.mac, failed: e.result === 'failed', seconds: e.ended ? (e.ended - e.started) / 1000 : null }));

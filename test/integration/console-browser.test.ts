@@ -9,7 +9,8 @@
  * build/console/.
  */
 import { execa, type ResultPromise } from 'execa';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -132,7 +133,7 @@ describe('the web console in chromium', () => {
       return v >= 15 && v < 100;
     }, undefined, { timeout: 60_000 });
     const facts = await row.locator('.run-facts').textContent();
-    expect(facts).toMatch(/restore · [\d.]+ (KiB|MiB) of 40\.0 MiB \(\d+ %\) · [\d.]+ (KiB|MiB)\/s · (\d+ (s|min)|time left)/);
+    expect(facts).toMatch(/(writing|verifying) the disk · [\d.]+ (KiB|MiB) of 40\.0 MiB \(\d+ %\) · [\d.]+ (KiB|MiB)\/s · (\d+ (s|min)|time left)/);
     await expect(row.locator('.run-head').textContent()).resolves.toMatch(/fs01-server\s+restore\s+fs01/);
     await shot(page, 'overview-restore-running');
     const first = await page.locator('#live progress').getAttribute('value');
@@ -146,7 +147,33 @@ describe('the web console in chromium', () => {
     expect(navigations).toEqual([]);
     await expect(page.evaluate(() => (window as unknown as { stayed?: number }).stayed)).resolves.toBe(1);
     await shot(page, 'overview-restore-done');
-  });
+  }, 240_000);
+
+  it('shows a capture live too, and the image it made', async () => {
+    await page.goto(`${s.base}/hosts/${MAC}`);
+    await page.fill('form:has(input[name=kind][value=capture]) input[name=image]', 'fs01-captured');
+    await page.click('button:has-text("Make the capture task")');
+    await expect(page.locator('#task-state').textContent()).resolves.toBe('pending');
+    await page.goto(s.base + '/');
+    await page.evaluate(() => ((window as unknown as { stayed: number }).stayed = 2));
+    const source = join(s.dir, 'capture-source.raw');
+    writeFileSync(source, randomBytes(96 * 1024 * 1024));
+    const task = s.state.tasks.current(MAC)!.id;
+    const run = execa(BIN, ['capture', '--server', link.base, '--token', ADMIN, '--task', String(task), '--source', source, '--name', 'fs01-captured', '--raw', '--chunk-size', '1', '--json'], { reject: false, all: true, env: {} });
+    await page.waitForFunction(() => {
+      const v = document.querySelector<HTMLProgressElement>('#live .run[data-image=fs01-captured] progress')?.value ?? 0;
+      return v > 0 && v < 100;
+    }, undefined, { timeout: 60_000 });
+    await expect(page.locator('#live .run[data-image=fs01-captured] .run-facts').textContent()).resolves.toMatch(/capturing the disk · [\d.]+ (KiB|MiB) of 96\.0 MiB/);
+    await expect(page.locator('#live .run[data-image=fs01-captured] .run-head').textContent()).resolves.toMatch(/fs01-server\s+capture\s+fs01-captured/);
+    await shot(page, 'overview-capture-running');
+    await page.locator('#live tr[data-image=fs01-captured] .result.done').waitFor({ timeout: 120_000 });
+    const r = await run;
+    expect(r.exitCode, String(r.all)).toBe(0);
+    await expect(page.evaluate(() => (window as unknown as { stayed?: number }).stayed)).resolves.toBe(2);
+    await page.goto(`${s.base}/images`);
+    await expect(page.locator('tr[data-image=fs01-captured]').count()).resolves.toBe(1);
+  }, 240_000);
 
   it('shows a failed task\'s error on the overview and the host page', async () => {
     await page.goto(s.base + '/hosts');
