@@ -164,11 +164,15 @@ export function webConsole(o: ConsoleOptions): { router: Router; live: LiveProgr
     const token = cookieValue(req.get('cookie'), COOKIE);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     let pending: NodeJS.Timeout | undefined;
+    let last = '';
     const push = () => {
       pending = undefined;
       // A logout or the idle timeout ends the stream too; the stream itself does not keep a session alive.
       if (!logins.peek(token)) return void res.end();
       const html = c.views.fragment('live', liveContext(c));
+      // Only what changed: a screen reader reads the live region each time it is replaced.
+      if (html === last) return;
+      last = html;
       res.write(`event: live\ndata: ${html.replace(/\n/g, '\ndata: ')}\n\n`);
     };
     const soon = () => (pending ??= setTimeout(push, 250));

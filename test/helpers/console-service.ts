@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http, { type Server } from 'node:http';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Authenticate } from '../../src/console/logins.ts';
@@ -30,7 +31,7 @@ export interface ConsoleService {
   close(): Promise<void>;
 }
 
-export async function startConsoleService(o: { authenticate?: Authenticate; idleMs?: number } = {}): Promise<ConsoleService> {
+export async function startConsoleService(o: { authenticate?: Authenticate; idleMs?: number; tls?: { key: string; cert: string } } = {}): Promise<ConsoleService> {
   const dir = mkdtempSync(join(tmpdir(), 'nr-console-'));
   const state = openStores(openState(join(dir, 'state.db')));
   const images = join(dir, 'images');
@@ -47,11 +48,12 @@ export async function startConsoleService(o: { authenticate?: Authenticate; idle
     console: { ...(o.authenticate ? { authenticate: o.authenticate } : {}), ...(o.idleMs ? { idleMs: o.idleMs } : {}), drills: { dir: join(dir, 'drills'), images, bootDir: join(dir, 'boot') } },
   });
   const server: Server = await new Promise((r) => {
-    const s = app.listen(0, '127.0.0.1', () => r(s));
+    const s = o.tls ? https.createServer(o.tls, app) : http.createServer(app);
+    s.listen(0, '127.0.0.1', () => r(s));
   });
   return {
     dir,
-    base: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    base: `${o.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as { port: number }).port}`,
     state,
     store,
     images,

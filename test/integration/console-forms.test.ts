@@ -4,6 +4,11 @@
  * nothing; a POST without the session's CSRF token is refused; roles decide
  * what a person may do; the session cookie's attributes and idle timeout.
  */
+import { execa } from 'execa';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import https from 'node:https';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN, ConsoleClient, publishRandom, startConsoleService, type ConsoleService } from '../helpers/console-service.ts';
 
@@ -226,6 +231,34 @@ describe('the session cookie', () => {
     expect(after.status).toBe(303);
     expect(after.location).toBe('/login');
     expect(s.state.audit.list().map((e) => e.action)).toContain('logout');
+  });
+
+  it('is Secure when the request came over TLS', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nr-console-tls-'));
+    await execa('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1']);
+    const tls = await startConsoleService({ tls: { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') } });
+    // The test's own self-signed certificate: not checked.
+    const call = (method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
+      new Promise<{ status: number; cookies: string[]; text: string }>((resolve, reject) => {
+        const req = https.request(`${tls.base}${path}`, { method, headers, rejectUnauthorized: false }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, cookies: res.headers['set-cookie'] ?? [], text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      const get = await call('GET', '/login');
+      expect(get.cookies[0]).toMatch(/; Secure/);
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(get.text)![1]!;
+      const r = await call('POST', '/login', { cookie: get.cookies[0]!.split(';')[0]!, 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ _csrf: csrf, name: 'admin', password: ADMIN }).toString());
+      expect(r.status).toBe(303);
+      expect(r.cookies.find((x) => x.startsWith('netrestore_console='))).toMatch(/; HttpOnly; SameSite=Strict; Secure$/);
+    } finally {
+      await tls.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ends after the idle time', async () => {
