@@ -6,6 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { tlsOn, type ServeConfig } from './config/schema.ts';
 import { bootUrls } from './dhcp/boot-urls.ts';
 import { dhcpPolicy } from './dhcp/policy.ts';
@@ -87,8 +88,10 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
 
     if (store && c.httpPort !== 'off') {
       const boot = face && urls?.http ? { base: urls.http, bootDir: c.bootDir, face } : undefined;
-      const common = { listen: c.listen, store, log, isAdmin: token.check, state, loginGuard, ops, ...(boot ? { boot } : {}) };
-      // With TLS the plain port keeps what iPXE fetches; the API is on HTTPS (http/server.ts).
+      // The web console; drills it starts are kept beside the state database.
+      const web = { drills: { dir: join(dirname(resolve(c.state)), 'drills'), images: resolve(c.images), bootDir: resolve(c.bootDir) } };
+      const common = { listen: c.listen, store, log, isAdmin: token.check, state, loginGuard, ops, console: web, ...(boot ? { boot } : {}) };
+      // With TLS the plain port keeps what iPXE fetches; the API and the console are on HTTPS (http/server.ts).
       const httpsBase = tls ? (urls?.https ?? `https://${c.listen}:${c.httpsPort}`) : undefined;
       const http = await startHttpServer({ ...common, port: c.httpPort, ...(httpsBase ? { apiOnlyAt: httpsBase } : {}) });
       closers.push(() => http.close());

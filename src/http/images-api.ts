@@ -27,7 +27,7 @@ import { actorOf, addressOf, callerOf, RouteTable } from './auth.ts';
 import { decide, mayReadImage } from '../auth/access.ts';
 import type { SessionStore } from '../state/sessions.ts';
 import { fail, input } from './reply.ts';
-import { imageName, missingBody, progressBody } from './schemas.ts';
+import { imageName, missingBody, progressBody, type ProgressReport } from './schemas.ts';
 import { chunkSender } from './send-chunk.ts';
 
 const HASH = /^[0-9a-f]{64}$/;
@@ -39,6 +39,8 @@ export interface ImagesApiOptions {
   audit: AuditLog;
   /** A capture session's one publish is claimed here. */
   sessions: Pick<SessionStore, 'claimPublish' | 'releasePublish'>;
+  /** Each progress report as it arrives (the console's live view). */
+  onProgress?: (report: ProgressReport, from: string) => void;
 }
 
 export function imageRoutes(o: ImagesApiOptions): RouteTable {
@@ -137,6 +139,7 @@ export function imageRoutes(o: ImagesApiOptions): RouteTable {
     const c = callerOf(res);
     const s = c.kind === 'session' ? c.session : undefined;
     o.log.info('agent.progress', { from: addressOf(req), mac: s?.mac, mode: s?.mode ?? b.mode, image: s ? (s.image ?? b.image) : b.image, task: s?.task ?? undefined, phase: b.phase, done: b.done, total: b.total, rate: b.rate });
+    o.onProgress?.(b, addressOf(req));
     res.status(204).end();
   });
 

@@ -49,6 +49,7 @@ export const progressBody = z.object({
   total: num,
   rate: num,
 });
+export type ProgressReport = z.output<typeof progressBody>;
 
 export const missingBody = z.object({ hashes: z.array(chunkHash).max(1_000_000) });
 

@@ -24,6 +24,7 @@ import { applyLimits, limitRequests, limitsWith, serverOptions, type HttpLimits 
 import { countRequests, opsRoutes } from './ops-routes.ts';
 import type { Health } from '../health/health.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { webConsole, type ConsoleOptions } from '../console/console.ts';
 
 export interface HttpOptions {
   listen: string;
@@ -45,6 +46,8 @@ export interface HttpOptions {
   apiOnlyAt?: string;
   /** /healthz and /metrics, and the request counters. */
   ops?: { health: Health; metrics: Metrics };
+  /** The web console at / (src/console); absent: none. */
+  console?: Pick<ConsoleOptions, 'authenticate' | 'idleMs' | 'drills'>;
 }
 
 /** Every route with its scope (the one table), and the app that serves them. */
@@ -57,6 +60,9 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port' | 'tls'>): { app
     next();
   });
   if (o.ops) app.use(countRequests(o.ops.metrics.http));
+  // The console carries logins and secrets: with TLS on, only on the HTTPS server.
+  const web = o.console && !o.apiOnlyAt ? webConsole({ ...o.console, state: o.state, store: o.store, log: o.log, isAdmin: o.isAdmin, ...(o.loginGuard ? { loginGuard: o.loginGuard } : {}) }) : undefined;
+  if (web) app.use(web.router);
   const table = new RouteTable();
   if (o.ops) table.include('', opsRoutes(o.ops));
   if (o.boot) table.include('', bootRoutes({ ...o.boot, log: o.log }));
@@ -64,7 +70,7 @@ export function buildApp(o: Omit<HttpOptions, 'listen' | 'port' | 'tls'>): { app
     table
       .include('/api', taskRoutes({ state: o.state, log: o.log }))
       .include('/api', adminRoutes({ state: o.state, log: o.log }))
-      .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit, sessions: o.state.sessions }));
+      .include('/api', imageRoutes({ store: o.store, log: o.log, audit: o.state.audit, sessions: o.state.sessions, ...(web ? { onProgress: (p, from) => web.live.report(p, from) } : {}) }));
   }
   table.mount(app, apiCredentials({ state: o.state, store: o.store, isAdmin: o.isAdmin, loginGuard: o.loginGuard }), o.log);
   if (o.apiOnlyAt) {

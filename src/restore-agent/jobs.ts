@@ -134,6 +134,7 @@ export async function captureJob(client: ImagesClient, j: CaptureJob): Promise<C
   try {
     await reportTask(client, j.task, 'started', {}, j.warn);
     reader = await (j.open ?? openRawDisk)(j.source);
+    let lastReport = -Infinity;
     const { manifest, stats } = await capture(client, reader, {
       name: j.name,
       description: j.description ?? '',
@@ -142,8 +143,17 @@ export async function captureJob(client: ImagesClient, j: CaptureJob): Promise<C
       sourcePath: resolve(j.source),
       ...(j.raw ? { raw: true } : {}),
       ...(j.mapUsed ? { mapUsed: j.mapUsed } : {}),
-      onProgress: (p) => j.onProgress?.(p),
+      onProgress: (p) => {
+        j.onProgress?.(p);
+        // The server's live view, as a restore reports it: every 2 s at most, best effort.
+        const now = performance.now();
+        if (now - lastReport > 2000) {
+          lastReport = now;
+          void client.progress({ mode: 'capture', image: j.name, task: j.task, phase: p.phase, done: p.done, total: p.total, rate: Math.round(p.done / ((now - t0) / 1000)) });
+        }
+      },
     });
+    void client.progress({ mode: 'capture', image: j.name, task: j.task, phase: 'done', done: stats.bytesTotal, total: stats.bytesTotal });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesTotal }, j.warn);
     return { ...stats, image: j.name, source: j.source, seconds: (performance.now() - t0) / 1000, manifest };
   } catch (err) {
