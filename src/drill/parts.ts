@@ -42,6 +42,8 @@ export interface DrillOptions {
   log?: (line: string) => void;
   /** qemu's accelerator (see VmOptions.accel). */
   accel?: string | undefined;
+  /** grow: the size of the blank disk the image is restored onto (larger than its own). */
+  targetBytes?: number;
 }
 
 export const MAC = '52:54:00:d1:11:01';
