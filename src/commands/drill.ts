@@ -42,6 +42,11 @@ export function registerDrillCommand(cli: Command): void {
       if (!o.image && !o.disk) throw new NetrestoreError('USAGE', 'name the image to drill with --image NAME, or let the drill make a disk with --disk linux-ext4');
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
       const log = (l: string) => process.stderr.write(`drill: ${l}\n`);
+      if (o.disk) {
+        // Before the disk is made: root, qemu, the restore environment.
+        const { preflight } = await import('../drill/parts.ts');
+        preflight({ firmware: o.firmware, mode: o.mode, bootDir: resolve(o.bootDir) });
+      }
       const made = o.disk ? await madeDisk(o.disk, o.targetSize, log) : undefined;
       const images = made?.images ?? resolve(o.images);
       const r = await runDrill({
