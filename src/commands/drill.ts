@@ -79,8 +79,15 @@ async function madeDisk(kind: 'linux-ext4', targetSize: string, log: (l: string)
   const { join } = await import('node:path');
   const { publishDrillDisk, parseTargetSize } = await import('../drill/grow-drill.ts');
   const { ROOT_LINE } = await import('../drill/linux-disk.ts');
+  const { rmSync } = await import('node:fs');
   const dir = await mkdtemp(join(tmpdir(), 'netrestore-drill-disk-'));
-  const remove = () => rm(dir, { recursive: true, force: true });
+  // Ctrl-C ends the drill with process.exit after its own clean-up: the disk goes then too.
+  const onExit = () => rmSync(dir, { recursive: true, force: true });
+  process.on('exit', onExit);
+  const remove = async () => {
+    process.off('exit', onExit);
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     const { images, image } = await publishDrillDisk(kind, dir, log);
     const m = await new FileStore(images).readManifest(image);
