@@ -1,5 +1,5 @@
 /**
- * A publish killed while it shrinks the minimal form's copy leaves that copy
+ * A publish killed while it makes the minimal form leaves its copy of the disk
  * (as large as the disk) in the store's tmp/; the next command that opens
  * the store removes it, and never a copy a running publish still works on.
  */
@@ -24,7 +24,7 @@ async function deadPid(): Promise<number> {
 }
 
 describe('minimal-form copies a crash left behind', () => {
-  it('SIGKILL mid-shrink leaves the copy; the next `images list` removes it, and the next publish succeeds', async () => {
+  it('SIGKILL while the minimal form is made leaves the copy; the next `images list` removes it, and the next publish succeeds', async () => {
     const disk = await makeDisk(dir, { table: 'mbr', name: 'crash', partitions: [{ fs: 'ext4', sizeMiB: 256 }] });
     const store = join(dir, 'store');
     const p = execa(BIN, ['publish', disk.path, '--name', 'crash', '--chunk-size', '1', '--images', store, '--json'], { reject: false });
