@@ -21,6 +21,7 @@ import { captureDrill } from './capture.ts';
 import { blankDisk, bootRestoredDisk, checksum, Cleanup, createTask, exitsWithin, MAC, NET, network, networkVm, preflight, step, StepFailed, waitTask, type Drill, type DrillOptions } from './parts.ts';
 import type { DrillResult } from './report.ts';
 import { typedDrill } from './typed.ts';
+import { growDrill } from './grow-drill.ts';
 
 export { milestones, type DrillOptions } from './parts.ts';
 
@@ -55,7 +56,7 @@ export async function runDrill(o: DrillOptions): Promise<DrillResult> {
     d.work = await mkdtemp(join(tmpdir(), 'netrestore-drill-'));
     await chmod(d.work, 0o755);
     cleanup.add(() => rm(d.work, { recursive: true, force: true }));
-    const phases = kind === 'typed' ? await typedDrill(d) : kind === 'capture' ? await captureDrill(d) : await restoreByTask(d);
+    const phases = kind === 'typed' ? await typedDrill(d) : kind === 'capture' ? await captureDrill(d) : kind === 'grow' ? await growDrill(d, o.targetBytes ?? 2 * manifest.source.size) : await restoreByTask(d);
     result.ok = result.phases.length === phases && result.phases.every((p) => p.ok);
   } catch (err) {
     // A failed step is already in the phases; anything else is a drill that could not run.

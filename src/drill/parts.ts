@@ -44,12 +44,14 @@ export interface DrillOptions {
   accel?: string | undefined;
   /** Serve the API over HTTPS only (serve --tls auto): the agent must pin the certificate from its kernel command line. */
   tls?: boolean;
+  /** grow: the size of the blank disk the image is restored onto (larger than its own). */
+  targetBytes?: number;
 }
 
 export const MAC = '52:54:00:d1:11:01';
 export const NET = { srv: '10.213.0.1/24', site: '10.213.0.2/24', pool: '10.213.0.100-10.213.0.150', range: '10.213.0.151,10.213.0.200' };
 
-export function preflight(o: DrillOptions): void {
+export function preflight(o: Pick<DrillOptions, 'firmware' | 'mode' | 'bootDir'>): void {
   if (process.getuid?.() !== 0) throw new NetrestoreError('DRILL', 'a drill makes network namespaces and tap devices: run it as root');
   requirePackages('DRILL', [
     ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],

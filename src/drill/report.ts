@@ -15,8 +15,8 @@ export interface Phase {
 
 export interface DrillResult {
   ok: boolean;
-  /** restore: a task nobody watches; typed: a person's keys on the serial console; capture: the VM's disk captured twice. */
-  kind: 'restore' | 'typed' | 'capture';
+  /** restore: a task nobody watches; typed: a person's keys on the serial console; capture: the VM's disk captured twice; grow: a restore onto a larger disk. */
+  kind: 'restore' | 'typed' | 'capture' | 'grow';
   image: string;
   firmware: 'bios' | 'uefi';
   mode: 'full' | 'proxy';
@@ -75,12 +75,16 @@ export function summaryLine(r: DrillResult): string {
     else if (typed.length) parts.push(`${typed.length} typed steps ${typed.reduce((n, x) => n + x.seconds, 0).toFixed(1)} s (restore ${restore ? `${restore.seconds.toFixed(1)} s` : '-'})`);
   }
   const restore = p('restore');
-  if (restore && r.kind === 'restore') parts.push(restore.ok ? `restore ${restore.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(r.bytes / Math.max(restore.seconds, 0.001))}/s)` : 'restore FAILED');
+  if (restore && (r.kind === 'restore' || r.kind === 'grow')) parts.push(restore.ok ? `restore ${restore.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(r.bytes / Math.max(restore.seconds, 0.001))}/s)` : 'restore FAILED');
   const [first, second] = r.captures ?? [];
   if (first) parts.push(`capture ${first.seconds.toFixed(1)} s (${formatBytes(r.bytes)}, ${formatBytes(first.stored)} stored)`);
   else if (p('capture')?.ok === false) parts.push('capture FAILED');
   const boot = p('boot-restored-disk');
   if (boot) parts.push(boot.ok ? `boot of the restored disk ${boot.seconds.toFixed(1)} s` : 'boot of the restored disk FAILED');
+  const fills = p('root-fills-disk');
+  if (fills) parts.push(fills.ok ? 'the root fills the larger disk' : 'the root did NOT fill the larger disk');
+  const fsck = p('fsck');
+  if (fsck) parts.push(fsck.ok ? 'fsck clean' : 'fsck FAILED');
   const sum = p('checksum');
   if (sum) parts.push(sum.ok ? (r.kind === 'capture' ? 'image = disk' : 'checksum ok') : 'checksum MISMATCH');
   if (second) parts.push(`second capture ${formatBytes(second.stored)} stored (${((100 * second.stored) / Math.max(r.bytes, 1)).toFixed(3)} % of the disk)`);

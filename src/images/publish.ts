@@ -67,8 +67,10 @@ async function publishLocked(reader: DiskReader, store: ImageStore, o: PublishOp
   if (o.raw) manifest.minimalReason = '--raw keeps every byte: no minimal form';
   else if (o.minimal === false) manifest.minimalReason = 'published with --no-minimal';
   else {
-    const tmp = o.tmpDir ?? (store instanceof FileStore ? join(store.root, 'tmp') : tmpdir());
-    const r = await minimalForm(reader, store, layout, manifest, seen, join(tmp, `minimal-${o.name}-${randomBytes(4).toString('hex')}.img`), o);
+    // In the store's tmp/, named after this process: the next start or publish removes what a crash left (FileStore.removeStaleCopies).
+    const copy = o.tmpDir ? join(o.tmpDir, `minimal-${process.pid}-${o.name}-${randomBytes(4).toString('hex')}.img`) : store instanceof FileStore ? store.minimalCopyPath(o.name) : join(tmpdir(), `minimal-${process.pid}-${o.name}-${randomBytes(4).toString('hex')}.img`);
+    if (store instanceof FileStore) await store.removeStaleCopies();
+    const r = await minimalForm(reader, store, layout, manifest, seen, copy, o);
     if ('reason' in r) {
       manifest.minimalReason = r.reason;
     } else {

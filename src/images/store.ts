@@ -80,6 +80,8 @@ async function durableWrite(tmpDir: string, target: string, data: Buffer | strin
   }
 }
 
+const MINIMAL_PREFIX = 'minimal-';
+
 async function exists(p: string): Promise<boolean> {
   return stat(p).then(
     () => true,
@@ -104,7 +106,34 @@ export class FileStore implements ImageStore {
 
   async init(): Promise<this> {
     for (const d of ['manifests', 'chunks', 'tmp']) await mkdir(join(this.root, d), { recursive: true });
+    await this.removeStaleCopies();
     return this;
+  }
+
+  /** Where a publish makes the minimal form's copy of a disk: tmp/, named after its process, so that a crash's leftover is known. */
+  minimalCopyPath(name: string): string {
+    return join(this.root, 'tmp', `${MINIMAL_PREFIX}${process.pid}-${name}-${randomBytes(4).toString('hex')}.img`);
+  }
+
+  /**
+   * Minimal-form copies (as large as the disk) that a publish killed
+   * mid-shrink left in tmp/: those of a process that no longer runs.
+   * Returns the files removed.
+   */
+  async removeStaleCopies(): Promise<string[]> {
+    const removed: string[] = [];
+    const files = await readdir(join(this.root, 'tmp')).catch(() => [] as string[]);
+    let anyLock: boolean | undefined;
+    for (const f of files) {
+      if (!f.startsWith(MINIMAL_PREFIX) || !f.endsWith('.img')) continue;
+      const pid = /^minimal-(\d+)-/.exec(f)?.[1];
+      // A copy named without its process (older versions): stale unless a publish holds a lock now.
+      const stale = pid !== undefined ? !alive(Number(pid)) : !(anyLock ??= (await this.locks()).length > 0);
+      if (!stale) continue;
+      await rm(join(this.root, 'tmp', f), { force: true });
+      removed.push(f);
+    }
+    return removed;
   }
 
   /** Where a chunk's file is (this backend's own business: tests that damage a chunk use it). */

@@ -120,7 +120,7 @@ function registerRestore(cli: Command): void {
         warn,
       });
       bar.end();
-      finish(o, { ok: true, ...base, ...r, seconds: Number(r.seconds.toFixed(2)) }, `restored ${o.image} to ${o.target}: ${formatBytes(r.bytesWritten)} written, ${r.chunksSkipped} chunks already right, ${r.chunksFree} free chunks left as they were, ${r.verified ? 'verified' : 'not verified'}, ${r.seconds.toFixed(1)} s`);
+      finish(o, { ok: true, ...base, ...r, seconds: Number(r.seconds.toFixed(2)) }, `restored ${o.image} to ${o.target}: ${formatBytes(r.bytesWritten)} written, ${r.chunksSkipped} chunks already right, ${r.chunksFree} free chunks left as they were, ${r.verified ? 'verified' : 'not verified'}, ${r.seconds.toFixed(1)} s${r.grown ? '; the last partition and its filesystem grew to fill the disk' : ''}${r.growWarning ? `; not all grown: ${r.growWarning}` : ''}`);
     } catch (err) {
       bar.end();
       failed(o, cmd, err, { ...base, seconds: Number(((performance.now() - t0) / 1000).toFixed(2)), verified: false });

@@ -58,6 +58,8 @@ export interface RestoreSummary extends RestoreStats {
   seconds: number;
   /** The last partition and its filesystem grew to fill a larger disk. */
   grown: boolean;
+  /** On a larger disk: what did not grow, and why (a FAT filesystem keeps its size), as said through `warn`. */
+  growWarning?: string;
   /** The target was smaller than the source: the image's minimal form was restored (and grown). */
   minimalForm: boolean;
 }
@@ -92,10 +94,10 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
         }
       },
     });
-    const { grown } = await growAfterRestore(target, form, { grow: j.grow, warn: j.warn });
+    const { grown, warning: growWarning } = await growAfterRestore(target, form, { grow: j.grow, warn: j.warn });
     void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: 'done', done: form.source.size, total: form.source.size });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesWritten }, j.warn);
-    return { ...stats, grown, minimalForm: form !== m, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
+    return { ...stats, grown, ...(growWarning ? { growWarning } : {}), minimalForm: form !== m, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };
   } catch (err) {
     await reportTask(client, j.task, 'failed', { error: (err as Error).message }, j.warn);
     throw err;
