@@ -19,6 +19,8 @@ import type { SessionStore } from '../state/sessions.ts';
 import type { AuditLog } from '../state/audit.ts';
 import { kernelCmdline, menuContext, planBoot, type MenuSettings } from './boot-plan.ts';
 import { LoginGuard } from './login-guard.ts';
+import { grubConfig } from './grub-face.ts';
+import { GrubRenderer } from './grub-render.ts';
 import type { Renderer } from './render.ts';
 
 /** iPXE URLs of one face; `${…}` parts are expanded by iPXE on the client. */
@@ -59,6 +61,8 @@ export interface BootFaceOptions {
   sessions: SessionStore;
   audit: AuditLog;
   renderer: Renderer;
+  /** The GRUB configurations of the signed chain (grub-face.ts). */
+  grubRenderer?: GrubRenderer;
   settings: MenuSettings;
   log: Logger;
   checkLogin: (username: string, password: string) => boolean;
@@ -130,6 +134,25 @@ export class BootFace {
         return o.renderer.render('menu', { ...context, self: t.self, auth: t.auth });
       }
     }
+  }
+
+  /** The same decision as `boot`, as GRUB's configuration (the signed chain; grub-face.ts). */
+  async grub(mac: string | undefined, from: string): Promise<string> {
+    const o = this.#o;
+    if (mac) o.hosts.seen(mac, this.#now());
+    const host = mac ? o.hosts.get(mac) : undefined;
+    const plan = planBoot(mac, host, mac ? o.tasks.current(mac) : undefined, o.http !== undefined);
+    o.log.info('boot.decision', { mac, plan: plan.kind, task: plan.kind === 'task' ? plan.task.id : undefined, from, chain: 'grub' });
+    const t = plan.kind === 'task' ? plan.task : undefined;
+    return grubConfig(o.grubRenderer ?? new GrubRenderer(), {
+      plan,
+      mac,
+      host,
+      images: plan.kind === 'menu' && o.http ? await o.http.store.listManifests() : [],
+      settings: o.settings,
+      apiBase: o.http?.apiBase,
+      taskToken: t && o.http ? o.sessions.open({ mac: mac!, mode: t.kind, image: t.image, task: t.id }, o.sessionMs ?? 12 * 3600_000) : null,
+    });
   }
 
   /** A menu login: checked, slowed down after failures, then the environment. */
