@@ -74,6 +74,8 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE audit ADD COLUMN image TEXT;
    CREATE INDEX audit_mac ON audit (mac, id);
    CREATE INDEX audit_image ON audit (image, id);`,
+  // A host's own chain for UEFI x64 PXE: 'shim' or 'ipxe'; NULL: the server's (--uefi-boot).
+  `ALTER TABLE hosts ADD COLUMN uefi_boot TEXT;`,
 ];
 
 export function openState(path: string): DatabaseSync {
