@@ -155,6 +155,29 @@ export class BootFace {
     });
   }
 
+  /**
+   * The login GRUB cannot ask for, from the agent's console (netrestore.login=console):
+   * the same check, slow-down and audit as a menu login; a session token on success.
+   */
+  async consoleLogin(r: LoginRequest, from: string): Promise<{ token: string } | { error: string }> {
+    const o = this.#o;
+    const image = r.image === '-' ? '' : r.image;
+    if (!o.http) return { error: 'the server has no images API (--http-port is off)' };
+    if (!r.mac || !MODES.has(r.mode)) return { error: 'this login request is incomplete' };
+    const wait = this.#guard.wait(r.mac, this.#now());
+    if (wait > 0) return { error: `too many wrong logins from this machine: wait ${wait} s` };
+    if (!o.checkLogin(r.username, r.password)) {
+      const delay = this.#guard.failed(r.mac, this.#now());
+      o.audit.record({ actor: `host ${r.mac}`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode} (console)` });
+      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, nextWaitSeconds: delay, chain: 'grub' });
+      return { error: 'wrong user name or password' };
+    }
+    this.#guard.succeeded(r.mac);
+    o.audit.record({ actor: `host ${r.mac}`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode} (console)` });
+    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from, chain: 'grub' });
+    return { token: o.sessions.open({ mac: r.mac, mode: r.mode, image: image || null, task: null }, o.sessionMs ?? 12 * 3600_000) };
+  }
+
   /** A menu login: checked, slowed down after failures, then the environment. */
   async login(t: Transport, r: LoginRequest, from: string): Promise<string> {
     const o = this.#o;
