@@ -1,0 +1,120 @@
+/**
+ * Secure Boot enforced, as on a server bought in the last years: OVMF's
+ * secboot firmware (q35, SMM) with Microsoft's keys enrolled, a real
+ * network boot against the real service. One VM, two boots:
+ *   1. told to boot iPXE (the host's own rule), the firmware refuses it
+ *      ("Access Denied"): the reason the signed chain exists;
+ *   2. on the signed chain (the server's default) shim, GRUB, Debian's kernel
+ *      and our initrd boot; GRUB's menu takes its default (the shell), the
+ *      console asks for the login GRUB could not, and the kernel runs locked
+ *      down with Secure Boot on and its signed network driver loaded.
+ * Then proxy mode beside dnsmasq as the site's DHCP server.
+ */
+import { execa, type ResultPromise } from 'execa';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createLan, netnsAvailable, type Lan } from '../../src/drill/netns.ts';
+import { KEY, loginForm, typed } from '../../src/drill/serial-keys.ts';
+import { BIN, startServe, type Served } from '../../src/drill/service.ts';
+import { OVMF_CODE_SECBOOT, OVMF_VARS_MS, qemuAvailable, startVm, type Vm } from '../../src/drill/vm.ts';
+import { DIST, ensureBootEnv } from '../helpers/boot-env.ts';
+import type { LogEvent } from '../../src/log.ts';
+
+const PASSWORD = 'secure-boot-test-pw';
+/** GRUB asks for /grub/grub.cfg, shim for grubx64.efi: the name without a leading /. */
+const fileOf = (e: LogEvent) => String(e.file).replace(/^\/+/, '');
+const canRun = netnsAvailable() && qemuAvailable() && existsSync(OVMF_CODE_SECBOOT) && existsSync(OVMF_VARS_MS) && existsSync('/usr/lib/shim/shimx64.efi.signed');
+
+describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', () => {
+  let lan: Lan | undefined;
+  let served: Served | undefined;
+  let vm: Vm | undefined;
+  let site: ResultPromise | undefined;
+  let dir: string;
+
+  beforeAll(async () => {
+    const r = await ensureBootEnv();
+    expect(r.files['shimx64.efi']).toBeGreaterThan(500_000);
+    expect(r.files['grubx64.efi']).toBeGreaterThan(1_000_000);
+    expect(r.secureBoot.kernelSigners.some((n) => n.includes('Debian Secure Boot'))).toBe(true);
+    expect(r.secureBoot.unsignedModules).toEqual([]);
+  }, 1_200_000);
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'nr-sb-'));
+    chmodSync(dir, 0o755);
+  });
+  afterEach(async () => {
+    await vm?.stop();
+    await served?.stop();
+    site?.kill();
+    await site?.catch(() => undefined);
+    await lan?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const serveArgs = (state: string) => ['--http-port', '8080', '--boot-dir', DIST, '--images', join(dir, 'store'), '--state', state, '--menu-timeout', '2', '--menu-default', 'shell', '--menu-password', PASSWORD, '--log-level', 'debug'];
+
+  /** GRUB's menu, the console login, then a shell: what the kernel says about Secure Boot and lockdown. */
+  async function signedChainToShell(v: Vm, s: Served, mac: string, t0: number): Promise<void> {
+    await s.waitFor('tftp.done', (e) => fileOf(e) === 'shimx64.efi', 300_000);
+    await s.waitFor('tftp.done', (e) => fileOf(e) === 'grubx64.efi', 120_000);
+    await s.waitFor('tftp.done', (e) => fileOf(e) === 'grub/grub.cfg', 120_000);
+    await s.waitFor('tftp.done', (e) => fileOf(e) === `grub/hosts/${mac}.cfg`, 60_000);
+    await s.waitFor('tftp.done', (e) => fileOf(e) === 'initrd.img', 300_000);
+    await v.waitFor(/netrestore: Secure Boot: on \(kernel lockdown: integrity\)/, 300_000);
+    const atEnv = (performance.now() - t0) / 1000;
+    await v.waitFor(/Log in for shell/, 180_000);
+    expect(v.console()).toMatch(/netrestore {2}Secure Boot: on/);
+    console.log(`secure-boot: signed chain, power-on to the restore environment ${atEnv.toFixed(0)} s (TCG)`);
+    await v.serial.press(loginForm('admin', PASSWORD));
+    await v.waitFor(/restore shell|agent ended/i, 60_000);
+    await v.serial.press([...typed('cat /sys/kernel/security/lockdown; lsmod | grep -c "^virtio_net"; echo SB-$((6*7))'), KEY.enter]);
+    await v.waitFor(/SB-42/, 60_000);
+    expect(v.console()).toMatch(/none \[integrity\] confidentiality/);
+    expect(s.events.some((e) => e.event === 'boot.login' && e.mac === mac && e.chain === 'grub')).toBe(true);
+  }
+
+  it('full mode: the firmware refuses iPXE; the signed chain boots into the environment with Secure Boot on and the kernel locked down', async () => {
+    lan = await createLan({ srv: '10.86.0.1/24' }, { name: 'sb' });
+    const state = join(dir, 'state.db');
+    const mac = '52:54:00:86:00:01';
+    served = await startServe(['--dhcp', 'full', '--pool', '10.86.0.100-10.86.0.120', ...serveArgs(state)], { ns: lan.ns('srv') });
+    await served.waitFor('dhcp.listening');
+    const tap = await lan.addTap('tap0');
+
+    // 1. This host is told to boot iPXE: the firmware will not run it.
+    await execa(BIN, ['hosts', 'add', mac, '--uefi-boot', 'ipxe', '--state', state]);
+    let t0 = performance.now();
+    vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
+    await vm.waitFor(/failed to load Boot\d+ "UEFI PXEv4[^\n]*Access Denied/, 300_000);
+    console.log(`secure-boot: iPXE refused by the firmware after ${((performance.now() - t0) / 1000).toFixed(0)} s (TCG)`);
+    expect(served.events.some((e) => e.event === 'dhcp.reply' && e.mac === mac && e.file === 'snponly.efi')).toBe(true);
+    await vm.stop();
+
+    // 2. Back to the server's rule (shim): the same machine, the same firmware variables.
+    await execa(BIN, ['hosts', 'add', mac, '--uefi-boot', 'default', '--state', state]);
+    t0 = performance.now();
+    vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
+    await signedChainToShell(vm, served, mac, t0);
+    expect(served.events.some((e) => e.event === 'dhcp.reply' && e.mac === mac && e.file === 'shimx64.efi')).toBe(true);
+    expect(served.events.some((e) => e.event === 'boot.decision' && e.mac === mac && e.chain === 'grub' && e.plan === 'menu')).toBe(true);
+  }, 1_200_000);
+
+  it('proxy mode beside dnsmasq as the site DHCP server: shim, then GRUB finds its configuration on netrestore', async () => {
+    lan = await createLan({ srv: '10.87.0.1/24', site: '10.87.0.2/24' }, { name: 'sp' });
+    site = execa('ip', ['netns', 'exec', lan.ns('site'), 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
+      '--dhcp-range=10.87.0.100,10.87.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`], { reject: false, all: true });
+    const state = join(dir, 'state.db');
+    const mac = '52:54:00:87:00:01';
+    served = await startServe(['--dhcp', 'proxy', ...serveArgs(state)], { ns: lan.ns('srv') });
+    await served.waitFor('dhcp.listening');
+    const tap = await lan.addTap('tap0');
+    const t0 = performance.now();
+    vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
+    await signedChainToShell(vm, served, mac, t0);
+    const offer = await served.waitFor('dhcp.reply', (e) => e.mac === mac);
+    expect(offer.ip).toBeUndefined(); // the address came from dnsmasq
+  }, 1_200_000);
+});
