@@ -1,20 +1,21 @@
 /**
- * Whether the firmware booted this machine with Secure Boot on: the UEFI
- * variable SecureBoot (init mounts efivarfs). Under Secure Boot Debian's
- * kernel runs in lockdown (integrity): nothing the agent does needs what
- * lockdown forbids (raw block devices, sockets and its own modules'
- * loading stay allowed; /dev/mem, kexec, unsigned modules do not).
+ * Whether the firmware booted this machine with Secure Boot on, as the
+ * kernel itself logs it early at boot ("secureboot: Secure boot enabled";
+ * efivarfs is a module Debian's kernel would have to load first). Under
+ * Secure Boot Debian's kernel runs in lockdown (integrity): nothing the
+ * agent does needs what lockdown forbids (it reads and writes block
+ * devices, mounts, talks HTTP; no kexec, no /dev/mem, no unsigned module).
  */
-import { readFile } from 'node:fs/promises';
+import { execa } from 'execa';
 
-export const SECURE_BOOT_VAR = '/sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d0-aa0d-00e098032b8c';
-
-/** efivarfs gives 4 bytes of attributes, then the value: 1 is on. undefined: no such variable (BIOS, or not UEFI). */
-export function secureBootFrom(bytes: Buffer | undefined): boolean | undefined {
-  if (!bytes || bytes.length < 5) return undefined;
-  return bytes[4] === 1;
+/** From the kernel log: true, false, or undefined when it says nothing (a BIOS machine). */
+export function secureBootFromLog(log: string): boolean | undefined {
+  if (/secureboot: Secure boot enabled/.test(log)) return true;
+  if (/secureboot: Secure boot disabled/.test(log)) return false;
+  return undefined;
 }
 
 export async function secureBoot(): Promise<boolean | undefined> {
-  return secureBootFrom(await readFile(SECURE_BOOT_VAR).catch(() => undefined));
+  const r = await execa('dmesg', [], { reject: false });
+  return secureBootFromLog(String(r.stdout ?? ''));
 }

@@ -8,15 +8,19 @@
  *      and our initrd boot; GRUB's menu takes its default (the shell), the
  *      console asks for the login GRUB could not, and the kernel runs locked
  *      down with Secure Boot on and its signed network driver loaded.
- * Then proxy mode beside dnsmasq as the site's DHCP server.
+ * Then the Secure Boot drill, in proxy mode beside dnsmasq as the site's
+ * DHCP server: a disk that boots under Secure Boot is restored over the
+ * signed chain and boots again with Secure Boot enforced.
  */
-import { execa, type ResultPromise } from 'execa';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execa } from 'execa';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createLan, netnsAvailable, type Lan } from '../../src/drill/netns.ts';
+import type { DrillResult } from '../../src/drill/report.ts';
 import { KEY, loginForm, typed } from '../../src/drill/serial-keys.ts';
+import { buildTestImage, TEST_MARKER } from '../../src/drill/test-image.ts';
 import { BIN, startServe, type Served } from '../../src/drill/service.ts';
 import { OVMF_CODE_SECBOOT, OVMF_VARS_MS, qemuAvailable, startVm, type Vm } from '../../src/drill/vm.ts';
 import { DIST, ensureBootEnv } from '../helpers/boot-env.ts';
@@ -31,7 +35,6 @@ describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', ()
   let lan: Lan | undefined;
   let served: Served | undefined;
   let vm: Vm | undefined;
-  let site: ResultPromise | undefined;
   let dir: string;
 
   beforeAll(async () => {
@@ -48,8 +51,6 @@ describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', ()
   afterEach(async () => {
     await vm?.stop();
     await served?.stop();
-    site?.kill();
-    await site?.catch(() => undefined);
     await lan?.destroy();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -102,19 +103,23 @@ describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', ()
     expect(served.events.some((e) => e.event === 'boot.decision' && e.mac === mac && e.chain === 'grub' && e.plan === 'menu')).toBe(true);
   }, 1_200_000);
 
-  it('proxy mode beside dnsmasq as the site DHCP server: shim, then GRUB finds its configuration on netrestore', async () => {
-    lan = await createLan({ srv: '10.87.0.1/24', site: '10.87.0.2/24' }, { name: 'sp' });
-    site = execa('ip', ['netns', 'exec', lan.ns('site'), 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
-      '--dhcp-range=10.87.0.100,10.87.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(dir, 'dnsmasq.leases')}`, `--pid-file=${join(dir, 'dnsmasq.pid')}`], { reject: false, all: true });
-    const state = join(dir, 'state.db');
-    const mac = '52:54:00:87:00:01';
-    served = await startServe(['--dhcp', 'proxy', ...serveArgs(state)], { ns: lan.ns('srv') });
-    await served.waitFor('dhcp.listening');
-    const tap = await lan.addTap('tap0');
-    const t0 = performance.now();
-    vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
-    await signedChainToShell(vm, served, mac, t0);
-    const offer = await served.waitFor('dhcp.reply', (e) => e.mac === mac);
-    expect(offer.ip).toBeUndefined(); // the address came from dnsmasq
+  it('`netrestore drill --firmware uefi-secureboot`, proxy mode beside dnsmasq: a Secure-Boot-bootable disk is restored over the signed chain and boots with Secure Boot still enforced', async () => {
+    const report = await ensureBootEnv();
+    const disk = join(dir, 'drill-test-sb.raw');
+    await buildTestImage(disk, { vmlinuz: `/boot/vmlinuz-${report.kernelVersion}`, secureBoot: true });
+    const store = join(dir, 'store');
+    await execa(BIN, ['publish', disk, '--name', 'drill-test-sb', '--description', 'shim, GRUB and a signed kernel on its ESP', '--images', store]);
+    const xml = join(dir, 'drill.xml');
+    const r = await execa(BIN, ['drill', '--json', '--image', 'drill-test-sb', '--images', store, '--boot-dir', DIST, '--firmware', 'uefi-secureboot', '--mode', 'proxy',
+      '--expect', `${TEST_MARKER}.*secure-boot=1`, '--report', xml], { reject: false, timeout: 1_100_000, env: { TMPDIR: dir } });
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as DrillResult & { summary: string };
+    console.log(`secure-boot drill: ${result.summary}`);
+    expect(result.ok, `${result.summary}\n${r.stderr}\n${result.console?.slice(-3000)}`).toBe(true);
+    expect(r.exitCode).toBe(0);
+    expect(result.firmware).toBe('uefi-secureboot');
+    // Over the signed chain: shim and GRUB were fetched before the environment, never iPXE.
+    expect(result.milestones['tftp shimx64.efi']).toBeLessThan(result.milestones['task-started']!);
+    expect(Object.keys(result.milestones).some((k) => k.includes('snponly'))).toBe(false);
+    expect(readFileSync(xml, 'utf8')).toMatch(/<testsuite name="netrestore drill drill-test-sb[^"]*" tests="5" failures="0"/);
   }, 1_200_000);
 });

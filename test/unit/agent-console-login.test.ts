@@ -8,7 +8,7 @@ import { parseCmdline } from '../../src/restore-agent/cmdline.ts';
 import { COLS, ROWS, imageListScreen, loginScreen } from '../../src/restore-agent/console/screens.ts';
 import { runConsole, type ConsoleDeps } from '../../src/restore-agent/console/session.ts';
 import type { Terminal } from '../../src/restore-agent/console/terminal.ts';
-import { secureBootFrom } from '../../src/restore-agent/secure-boot.ts';
+import { secureBootFromLog } from '../../src/restore-agent/secure-boot.ts';
 
 const HOST = { mac: '52:54:00:12:34:56', ip: '10.0.0.50', server: '10.0.0.1:8080', secureBoot: true };
 
@@ -90,11 +90,10 @@ describe('console login', () => {
 });
 
 describe('Secure Boot on the console', () => {
-  it('reads the SecureBoot variable as efivarfs gives it: attributes, then the value', () => {
-    expect(secureBootFrom(Buffer.from([6, 0, 0, 0, 1]))).toBe(true);
-    expect(secureBootFrom(Buffer.from([6, 0, 0, 0, 0]))).toBe(false);
-    expect(secureBootFrom(undefined)).toBeUndefined();
-    expect(secureBootFrom(Buffer.from([6, 0, 0]))).toBeUndefined();
+  it("reads the kernel's own word on it from its log", () => {
+    expect(secureBootFromLog('[    0.000000] secureboot: Secure boot enabled\n[    0.000000] Kernel is locked down from EFI Secure Boot')).toBe(true);
+    expect(secureBootFromLog('[    0.000000] secureboot: Secure boot disabled\n')).toBe(false);
+    expect(secureBootFromLog('[    0.000000] Linux version 6.1.0\n')).toBeUndefined();
   });
 
   it('the header says so on UEFI machines, nothing on BIOS ones', () => {
