@@ -28,7 +28,7 @@ export function registerBuildEnvCommand(cli: Command): void {
         ...Object.entries(r.files).map(([f, n]) => `  ${f.padEnd(14)} ${formatBytes(n).padStart(10)}`),
         `  kernel + initrd ${formatBytes(r.kernelPlusInitrd)} (${(r.kernelPlusInitrd / 1e6).toFixed(1)} MB; goal ≤ ${SIZE_GOAL / 1e6} MB: ${r.kernelPlusInitrd <= SIZE_GOAL ? 'met' : 'NOT met'})`,
         `  kernel ${r.kernelVersion}, ${r.modules} modules, ${r.firmware} firmware files, Node ${r.nodeVersion}`,
-        `  Secure Boot: shimx64.efi → grubx64.efi → kernel ${r.secureBoot.kernelSigners.length ? `signed by ${r.secureBoot.kernelSigners[0]}` : 'NOT signed'}, ${r.secureBoot.unsignedModules.length ? `${r.secureBoot.unsignedModules.length} modules NOT signed` : 'every module signed'}`,
+        `  Secure Boot: shimx64.efi → grubx64.efi → kernel ${r.secureBoot.kernelSigners.length ? `signed by ${r.secureBoot.kernelSigners.find((n) => /signer/i.test(n)) ?? r.secureBoot.kernelSigners[0]}` : 'NOT signed'}, ${r.secureBoot.unsignedModules.length ? `${r.secureBoot.unsignedModules.length} modules NOT signed` : 'every module signed'}`,
       ];
       if (r.missingModules.length) lines.push(`  not in this kernel: ${r.missingModules.join(', ')}`);
       if (r.missingFirmware.length) lines.push(`  firmware not installed (${r.missingFirmware.length} files; non-free packages such as firmware-bnx2 bring them): ${r.missingFirmware.slice(0, 5).join(', ')}${r.missingFirmware.length > 5 ? ' …' : ''}`);
