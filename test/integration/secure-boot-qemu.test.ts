@@ -89,7 +89,7 @@ describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', ()
     await execa(BIN, ['hosts', 'add', mac, '--uefi-boot', 'ipxe', '--state', state]);
     let t0 = performance.now();
     vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
-    await vm.waitFor(/failed to load Boot\d+ "UEFI PXEv4[^\n]*Access Denied/, 300_000);
+    await vm.waitFor(/Access Denied/, 300_000);
     console.log(`secure-boot: iPXE refused by the firmware after ${((performance.now() - t0) / 1000).toFixed(0)} s (TCG)`);
     expect(served.events.some((e) => e.event === 'dhcp.reply' && e.mac === mac && e.file === 'snponly.efi')).toBe(true);
     await vm.stop();
