@@ -4,7 +4,11 @@
  * restore environment's init runs) against dnsmasq serving the same kernel
  * and initrd over TFTP to the same qemu iPXE ROM, in the same run.
  *
- *   sudo node bench/drill.ts [--runs 1]
+ *   sudo node bench/drill.ts [--runs 1] [--secure-boot]
+ *
+ * --secure-boot: instead, the Secure Boot drill (OVMF secboot, the signed
+ * chain shim → GRUB → kernel, a disk with shim and GRUB on its ESP) beside
+ * the UEFI iPXE drill (OVMF, snponly.efi), phase by phase, in the same run.
  *
  * Needs what the drill test needs (root, qemu, build-env's packages) and dnsmasq.
  */
@@ -16,11 +20,11 @@ import { parseArgs } from 'node:util';
 import { FileStore } from '../src/images/store.ts';
 import { runDrill } from '../src/drill/drill.ts';
 import { createLan } from '../src/drill/netns.ts';
-import { TEST_MARKER } from '../src/drill/test-image.ts';
+import { buildTestImage, TEST_MARKER } from '../src/drill/test-image.ts';
 import { startVm } from '../src/drill/vm.ts';
 import { DIST, ensureBootEnv, publishTestImage } from '../test/helpers/boot-env.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '1' }, 'secure-boot': { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -54,6 +58,30 @@ async function dnsmasqBoot(): Promise<number> {
     await dns;
     await lan.destroy();
   }
+}
+
+if (values['secure-boot']) {
+  const sbDisk = join(dir, 'drill-test-sb.raw');
+  await buildTestImage(sbDisk, { vmlinuz: `/boot/vmlinuz-${env.kernelVersion}`, secureBoot: true });
+  await execa(join(import.meta.dirname, '../bin/netrestore'), ['publish', sbDisk, '--name', 'drill-test-sb', '--images', store]);
+  const totals: Record<string, number[]> = { ipxe: [], shim: [] };
+  for (let i = 0; i < RUNS; i++) {
+    const uefi = await runDrill({ image: 'drill-test', images: store, store: new FileStore(store), bootDir: DIST, firmware: 'uefi', mode: 'full', expect: new RegExp(TEST_MARKER) });
+    const sb = await runDrill({ image: 'drill-test-sb', images: store, store: new FileStore(store), bootDir: DIST, firmware: 'uefi-secureboot', mode: 'full', expect: new RegExp(`${TEST_MARKER}.*secure-boot=1`) });
+    for (const [r, what] of [[uefi, 'UEFI iPXE'], [sb, 'Secure Boot']] as const) if (!r.ok) throw new Error(`the ${what} drill failed: ${JSON.stringify(r.phases)}`);
+    const phases = (r: typeof uefi) => new Map(r.phases.filter((p) => p.name !== 'network').map((p) => [p.name, p.seconds]));
+    const a = phases(uefi);
+    const b = phases(sb);
+    console.log(`run ${i + 1}: phase                 UEFI iPXE   Secure Boot (shim, GRUB)`);
+    for (const name of a.keys()) console.log(`  ${name.padEnd(24)} ${a.get(name)!.toFixed(1).padStart(7)} s  ${(b.get(name) ?? NaN).toFixed(1).padStart(7)} s`);
+    const sum = (m: Map<string, number>) => [...m.values()].reduce((n, x) => n + x, 0);
+    console.log(`  ${'total'.padEnd(24)} ${sum(a).toFixed(1).padStart(7)} s  ${sum(b).toFixed(1).padStart(7)} s`);
+    totals.ipxe!.push(sum(a));
+    totals.shim!.push(sum(b));
+  }
+  console.log(`VM start to restored, verified and booted, medians: UEFI iPXE ${median(totals.ipxe!).toFixed(1)} s, Secure Boot ${median(totals.shim!).toFixed(1)} s: ratio ${(median(totals.ipxe!) / median(totals.shim!)).toFixed(2)} (above 1: the signed chain is faster)`);
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
 }
 
 const ours: number[] = [];

@@ -19,6 +19,7 @@ import { parseLdd } from './libraries.ts';
 import { STUB_LIBRARIES, stubAssembly, stubVersionScript, undefinedSymbols } from './stub-library.ts';
 import { SERVER_MODULES, resolveModules } from './modules.ts';
 import { fetchNonFreeFirmware } from './nonfree-firmware.ts';
+import { SIGNED_CHAIN, SIGNED_CHAIN_NEEDS, secureBootReport, signedChain, type SecureBootReport } from './secure-boot.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -48,6 +49,8 @@ export interface BuildReport {
   archiveSha256: string;
   /** Compressed length of each archive in initrd.img, in order (the kernel unpacks them one after another). */
   initrdParts: number[];
+  /** What the Secure Boot chain (shimx64.efi, grubx64.efi, this kernel) rests on. */
+  secureBoot: SecureBootReport;
   seconds: number;
   cached: boolean;
 }
@@ -252,7 +255,8 @@ async function atomicWrite(path: string, data: Buffer | string): Promise<void> {
 
 export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   const t0 = performance.now();
-  requirePackages('BUILD_ENV', [...NEEDS, ...GROW_TOOLS], AGAIN);
+  requirePackages('BUILD_ENV', [...NEEDS, ...GROW_TOOLS, ...SIGNED_CHAIN_NEEDS], AGAIN);
+  const signed = await signedChain();
   const kernelVersion = o.kernel ?? (await newestKernel());
   const vmlinuz = `/boot/vmlinuz-${kernelVersion}`;
   if (!existsSync(vmlinuz) || !existsSync(`/lib/modules/${kernelVersion}/modules.dep`)) throw missingPackage('BUILD_ENV', `kernel ${kernelVersion}`, `linux-image-${kernelVersion}`, AGAIN);
@@ -317,9 +321,13 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   for (const f of await readdir(work)) if (f.startsWith('part-') && !keep.has(f)) await rm(join(work, f));
   await atomicWrite(join(o.out, 'vmlinuz'), await readFile(vmlinuz));
   for (const f of IPXE) await atomicWrite(join(o.out, f), await readFile(join('/usr/lib/ipxe', f)));
+  for (const f of signed) await atomicWrite(join(o.out, f.name), f.data);
+  const secureBoot = secureBootReport(await readFile(vmlinuz), tree.entries.flatMap((e) => (e.type === 'file' && e.path.startsWith('lib/modules/') ? [e] : [])));
+  if (secureBoot.kernelSigners.length === 0) o.log(`warning: ${vmlinuz} is not signed: machines with Secure Boot on cannot boot it (install Debian's linux-image-amd64)`);
+  if (secureBoot.unsignedModules.length > 0) o.log(`warning: ${secureBoot.unsignedModules.length} modules lack their signature and will not load under Secure Boot: ${secureBoot.unsignedModules.slice(0, 3).join(', ')}`);
 
   const files: Record<string, number> = {};
-  for (const f of ['vmlinuz', 'initrd.img', ...IPXE]) files[f] = (await stat(join(o.out, f))).size;
+  for (const f of ['vmlinuz', 'initrd.img', ...IPXE, ...SIGNED_CHAIN.map((c) => c.name)]) files[f] = (await stat(join(o.out, f))).size;
   const report: BuildReport = {
     kernelVersion,
     nodeVersion: node.version,
@@ -332,6 +340,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
     ...(mods.nonFree ? { nonFreeFirmware: mods.nonFree } : {}),
     archiveSha256,
     initrdParts: await Promise.all(compressed.map(async (c) => (await stat(c.path)).size)),
+    secureBoot,
     seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
     cached,
   };

@@ -29,6 +29,7 @@ export function registerBuildEnvCommand(cli: Command): void {
         ...Object.entries(r.files).map(([f, n]) => `  ${f.padEnd(14)} ${formatBytes(n).padStart(10)}`),
         `  kernel + initrd ${formatBytes(r.kernelPlusInitrd)} (${sizeAgainstGoal(r.kernelPlusInitrd)})`,
         `  kernel ${r.kernelVersion}, ${r.modules} modules, ${r.firmware} firmware files, Node ${r.nodeVersion}`,
+        `  Secure Boot: shimx64.efi → grubx64.efi → kernel ${r.secureBoot.kernelSigners.length ? `signed by ${r.secureBoot.kernelSigners.find((n) => /signer/i.test(n)) ?? r.secureBoot.kernelSigners[0]}` : 'NOT signed'}, ${r.secureBoot.unsignedModules.length ? `${r.secureBoot.unsignedModules.length} modules NOT signed` : 'every module signed'}`,
       ];
       if (r.missingModules.length) lines.push(`  not in this kernel: ${r.missingModules.join(', ')}`);
       if (r.nonFreeFirmware) lines.push(`  non-free firmware: ${r.nonFreeFirmware.files} files, ${(r.nonFreeFirmware.bytes / 1e6).toFixed(1)} MB before compression, from ${r.nonFreeFirmware.packages.join(', ') || 'no package'}`);

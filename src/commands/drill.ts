@@ -32,14 +32,14 @@ export function registerDrillCommand(cli: Command): void {
     .option('--capture', 'capture the VM\'s disk (the image written out) twice under tasks: the image must equal the disk, the second capture send almost nothing')
     .option('--images <dir>', 'image store directory', 'images')
     .option('--boot-dir <dir>', 'restore environment from `netrestore build-env`', 'boot-assets/dist')
-    .addOption(new Option('--firmware <kind>', 'the VM firmware').choices(['bios', 'uefi']).default('bios'))
+    .addOption(new Option('--firmware <kind>', 'the VM firmware').choices(['bios', 'uefi', 'uefi-secureboot']).default('bios'))
     .addOption(new Option('--mode <mode>', 'full: netrestore is the DHCP server; proxy: beside dnsmasq as the site DHCP server').choices(['full', 'proxy']).default('full'))
     .option('--expect <regex>', 'what the restored system prints on its serial console once up', DEFAULT_EXPECT.source)
     .option('--tls', 'serve the API over HTTPS only (serve --tls auto): the agent restores over HTTPS, pinned to the fingerprint on its kernel command line')
     .option('--report <file>', 'write a JUnit XML report here')
     .option('--timeout <seconds>', 'longest wait for each phase', positiveInt, 900)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { image?: string; disk?: 'linux-ext4'; targetSize: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean; tls?: boolean }) => {
+    .action(async (o: { image?: string; disk?: 'linux-ext4'; targetSize: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi' | 'uefi-secureboot'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean; tls?: boolean }) => {
       if (!o.image && !o.disk) throw new NetrestoreError('USAGE', 'name the image to drill with --image NAME, or let the drill make a disk with --disk linux-ext4');
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
       const log = (l: string) => process.stderr.write(`drill: ${l}\n`);

@@ -62,16 +62,17 @@ export function registerHostCommands(cli: Command): void {
     .option('--ignore', 'never answer its PXE requests')
     .option('--no-ignore', 'answer its PXE requests again')
     .option('--menu-timeout <seconds>', "this host's menu timeout (overrides serve --menu-timeout)", (v) => Number(v))
+    .addOption(new Option('--uefi-boot <chain>', "this host's chain on UEFI x64 PXE (overrides serve --uefi-boot); default: the server's again").choices(['shim', 'ipxe', 'default']))
     .addOption(stateOption())
-    .action((m: string, o: { name?: string; notes?: string; ignore?: boolean; menuTimeout?: number; state: string }) =>
+    .action((m: string, o: { name?: string; notes?: string; ignore?: boolean; menuTimeout?: number; uefiBoot?: 'shim' | 'ipxe' | 'default'; state: string }) =>
       withDb(o.state, (h, _t, s) => {
         if (o.menuTimeout !== undefined && !(Number.isInteger(o.menuTimeout) && o.menuTimeout >= 1 && o.menuTimeout <= 3600)) {
           throw new NetrestoreError('USAGE', '--menu-timeout takes whole seconds from 1 to 3600');
         }
         if (o.name !== undefined) checkHostName(o.name); // the menu shows it
         const known = h.get(mac(m)) !== undefined;
-        h.upsert({ mac: mac(m), name: o.name ?? null, notes: o.notes ?? null, ignore: o.ignore, menuTimeout: o.menuTimeout ?? null });
-        s.audit.record({ actor: cliActor(), action: known ? 'host-edit' : 'host-add', mac: mac(m), detail: JSON.stringify({ name: o.name, notes: o.notes, ignore: o.ignore, menuTimeout: o.menuTimeout }) });
+        h.upsert({ mac: mac(m), name: o.name ?? null, notes: o.notes ?? null, ignore: o.ignore, menuTimeout: o.menuTimeout ?? null, uefiBoot: o.uefiBoot });
+        s.audit.record({ actor: cliActor(), action: known ? 'host-edit' : 'host-add', mac: mac(m), detail: JSON.stringify({ name: o.name, notes: o.notes, ignore: o.ignore, menuTimeout: o.menuTimeout, uefiBoot: o.uefiBoot }) });
         out(`host ${mac(m)} saved`);
       }),
     );

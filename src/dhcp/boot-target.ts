@@ -2,6 +2,12 @@
  * Which boot file a network-booting client is told to load. The one place
  * that maps firmware to iPXE binary, so DHCP never chain-loads iPXE into
  * itself: once iPXE runs, it is sent to the boot script instead.
+ *
+ * UEFI x64 PXE clients get either iPXE or the signed chain (shim → GRUB,
+ * which boots with Secure Boot on as well as off) by the admin's rule
+ * (`serve --uefi-boot`, or the host's own). UEFI HTTP-boot clients always
+ * get iPXE: Debian 12's signed netboot GRUB has no HTTP, so after an HTTP
+ * boot it could fetch neither its configuration nor the kernel.
  */
 import { bootUrls, type BootEndpoint } from './boot-urls.ts';
 import type { ClientInfo } from './client-info.ts';
@@ -19,7 +25,12 @@ export interface BootFiles {
   httpArm64: string;
   /** The script iPXE is sent to: over HTTP at /NAME, or over TFTP when HTTP is off. */
   ipxeScript: string;
+  /** Debian's signed shim for UEFI x64 PXE (TFTP); it loads grubx64.efi from the same folder. */
+  shimX64: string;
 }
+
+/** What UEFI x64 PXE clients boot: the signed chain or iPXE. */
+export type UefiBoot = 'shim' | 'ipxe';
 
 export const DEFAULT_BOOT_FILES: BootFiles = {
   bios: 'undionly.kpxe',
@@ -28,10 +39,12 @@ export const DEFAULT_BOOT_FILES: BootFiles = {
   httpX64: 'ipxe.efi',
   httpArm64: 'ipxe-arm64.efi',
   ipxeScript: 'boot.ipxe',
+  shimX64: 'shimx64.efi',
 };
 
 export interface BootServer extends BootEndpoint {
   files: BootFiles;
+  uefiBoot: UefiBoot;
 }
 
 export interface BootTarget {
@@ -63,7 +76,7 @@ export function bootTarget(c: ClientInfo, s: BootServer): BootTarget | { none: s
     case 'bios':
       return { file: s.files.bios, vendorClass: 'PXEClient', via: 'tftp' };
     case 'uefi-x64':
-      return { file: s.files.uefiX64, vendorClass: 'PXEClient', via: 'tftp' };
+      return { file: s.uefiBoot === 'shim' ? s.files.shimX64 : s.files.uefiX64, vendorClass: 'PXEClient', via: 'tftp' };
     case 'uefi-arm64':
       return { file: s.files.uefiArm64, vendorClass: 'PXEClient', via: 'tftp' };
     default:

@@ -4,7 +4,7 @@
  * goes out with the reply. ProxyDHCP follows the PXE 2.1 specification §2.2;
  * full mode follows RFC 2131 §4.3.
  */
-import { bootTarget, type BootServer, type BootTarget } from './boot-target.ts';
+import { bootTarget, type BootServer, type BootTarget, type UefiBoot } from './boot-target.ts';
 import { clientInfo, type ClientInfo } from './client-info.ts';
 import { chooseAddress, inPool, isFreeFor, sameSubnet, type Lease, type LeaseTable, type Pool } from './leases.ts';
 import { ips, MessageType, Opt, text, u32, u8, type MessageTypeName } from './options.ts';
@@ -26,6 +26,8 @@ export interface DhcpPolicy {
 
 export interface HostView {
   ignore: boolean;
+  /** This host's own rule for UEFI x64 PXE (null: the server's). */
+  uefiBoot?: UefiBoot | null;
 }
 export type HostLookup = (mac: string) => HostView | undefined;
 
@@ -54,7 +56,9 @@ export function decide(req: Request, policy: DhcpPolicy, hosts: HostLookup, leas
   if (p.htype !== 1 || p.hlen !== 6) return { kind: 'ignore', reason: `hardware type ${p.htype}/${p.hlen} is not Ethernet` };
   const c = clientInfo(p);
   if (!c.messageType) return { kind: 'ignore', reason: 'BOOTP without a DHCP message type', client: c };
-  if (hosts(c.mac)?.ignore) return { kind: 'ignore', reason: 'host is marked ignore', client: c };
+  const host = hosts(c.mac);
+  if (host?.ignore) return { kind: 'ignore', reason: 'host is marked ignore', client: c };
+  if (host?.uefiBoot) policy = { ...policy, boot: { ...policy.boot, uefiBoot: host.uefiBoot } };
   return policy.mode === 'proxy' ? decideProxy(req, c, policy) : decideFull(req, c, policy, leases, now);
 }
 

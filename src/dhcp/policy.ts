@@ -9,7 +9,7 @@ import { DEFAULT_BOOT_FILES } from './boot-target.ts';
 import type { DhcpPolicy } from './decide.ts';
 import { sameSubnet, type Pool } from './leases.ts';
 
-type PolicyConfig = Pick<ServeConfig, 'dhcp' | 'httpPort' | 'tftpPort' | 'pool' | 'subnetMask' | 'router' | 'dns' | 'domain' | 'leaseTime'>;
+type PolicyConfig = Pick<ServeConfig, 'uefiBoot' | 'dhcp' | 'httpPort' | 'tftpPort' | 'pool' | 'subnetMask' | 'router' | 'dns' | 'domain' | 'leaseTime'>;
 
 export function dhcpPolicy(c: PolicyConfig, serverIp: string, netmask: string): DhcpPolicy {
   const boot = {
@@ -17,6 +17,7 @@ export function dhcpPolicy(c: PolicyConfig, serverIp: string, netmask: string): 
     httpPort: c.httpPort === 'off' ? null : c.httpPort,
     tftpPort: c.tftpPort === 'off' ? null : c.tftpPort,
     files: DEFAULT_BOOT_FILES,
+    uefiBoot: c.uefiBoot,
   };
   if (c.dhcp !== 'full') return { mode: 'proxy', boot, full: undefined };
   // The schema refuses full mode without a pool; this guards callers that skip it.

@@ -21,7 +21,7 @@ import { compareDisk } from './checksum.ts';
 import { createLan, type Lan } from './netns.ts';
 import type { DrillResult, Phase } from './report.ts';
 import { startServe, type Served } from './service.ts';
-import { startVm, type Vm } from './vm.ts';
+import { OVMF_CODE_SECBOOT, OVMF_VARS_MS, startVm, type Vm } from './vm.ts';
 
 export interface DrillOptions {
   image: string;
@@ -29,7 +29,8 @@ export interface DrillOptions {
   images: string;
   store: ImageStore;
   bootDir: string;
-  firmware: 'bios' | 'uefi';
+  /** uefi: OVMF booting iPXE; uefi-secureboot: OVMF with Secure Boot enforced, booting the signed chain (shim, GRUB). */
+  firmware: 'bios' | 'uefi' | 'uefi-secureboot';
   mode: 'full' | 'proxy';
   /** restore: a one-shot task, nobody touches the VM; typed: a person's keys on its serial console; capture: the VM's disk captured twice. */
   kind?: DrillResult['kind'];
@@ -57,10 +58,12 @@ export function preflight(o: Pick<DrillOptions, 'firmware' | 'mode' | 'bootDir'>
     ['/usr/bin/qemu-system-x86_64', 'qemu-system-x86'],
     ['/usr/lib/ipxe/qemu/pxe-virtio.rom', 'ipxe-qemu'],
     ...(o.firmware === 'uefi' ? ([['/usr/share/OVMF/OVMF_CODE_4M.fd', 'ovmf']] as const) : []),
+    ...(o.firmware === 'uefi-secureboot' ? ([[OVMF_CODE_SECBOOT, 'ovmf'], [OVMF_VARS_MS, 'ovmf']] as const) : []),
     // proxy mode: dnsmasq plays the site's DHCP server
     ...(o.mode === 'proxy' ? ([['/usr/sbin/dnsmasq', 'dnsmasq-base']] as const) : []),
   ]);
-  const need = ['vmlinuz', 'initrd.img', o.firmware === 'uefi' ? 'snponly.efi' : 'undionly.kpxe'];
+  const need = ['vmlinuz', 'initrd.img', { bios: 'undionly.kpxe', uefi: 'snponly.efi', 'uefi-secureboot': 'shimx64.efi' }[o.firmware]];
+  if (o.firmware === 'uefi-secureboot') need.push('grubx64.efi');
   const absent = need.filter((f) => !existsSync(join(o.bootDir, f)));
   if (absent.length) throw new NetrestoreError('DRILL', `${o.bootDir} lacks ${absent.join(', ')}: run \`netrestore build-env\` first`);
 }
@@ -145,7 +148,7 @@ function siteDhcp(lan: Lan, work: string): () => Promise<void> {
 
 async function serveFor(d: Drill, lan: Lan, images: string, extra: string[]): Promise<Served> {
   const args = ['--interface', 'eth0', '--http-port', '8080', '--tftp-port', '69', '--boot-dir', d.o.bootDir, '--images', images, '--state', join(d.work, 'state.db'),
-    '--admin-token', randomBytes(16).toString('hex'), '--menu-timeout', '5', ...(d.o.tls ? ['--tls', 'auto'] : []), ...extra];
+    '--admin-token', randomBytes(16).toString('hex'), '--menu-timeout', '5', '--uefi-boot', d.o.firmware === 'uefi-secureboot' ? 'shim' : 'ipxe', ...(d.o.tls ? ['--tls', 'auto'] : []), ...extra];
   args.push(...(d.o.mode === 'full' ? ['--dhcp', 'full', '--pool', NET.pool] : ['--dhcp', 'proxy']));
   const served = await startServe(args, { ns: lan.ns('srv') });
   try {

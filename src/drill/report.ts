@@ -18,7 +18,7 @@ export interface DrillResult {
   /** restore: a task nobody watches; typed: a person's keys on the serial console; capture: the VM's disk captured twice; grow: a restore onto a larger disk. */
   kind: 'restore' | 'typed' | 'capture' | 'grow';
   image: string;
-  firmware: 'bios' | 'uefi';
+  firmware: 'bios' | 'uefi' | 'uefi-secureboot';
   mode: 'full' | 'proxy';
   phases: Phase[];
   bytes: number;

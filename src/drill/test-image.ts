@@ -3,7 +3,10 @@
  * holding the Debian kernel and a busybox initramfs whose init prints a
  * marker and a login prompt on the serial console, then powers off. It boots
  * under BIOS (syslinux in the MBR and the partition) and, when syslinux-efi
- * is installed, under UEFI too (\EFI\BOOT\BOOTX64.EFI). All of it from
+ * is installed, under UEFI too (\EFI\BOOT\BOOTX64.EFI); with `secureBoot`,
+ * under UEFI with Secure Boot enforced instead: Debian's signed shim as
+ * BOOTX64.EFI, Debian's signed GRUB beside it (shim loads grubx64.efi from
+ * its own folder), and the kernel given (Debian's is signed). All of it from
  * Debian packages; no loop device, no mount (mtools writes the FAT).
  * The drill's own self-test, and the image CI restores.
  */
@@ -31,11 +34,18 @@ const NEEDS: Need[] = [
 const EFI_LOADER = '/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi';
 const EFI_LDLINUX = '/usr/lib/syslinux/modules/efi64/ldlinux.e64';
 
+/** The signed first stages of an installed Debian: shim, and the GRUB that boots from a disk. */
+const SECURE_BOOT_NEEDS: Need[] = [
+  ['/usr/lib/shim/shimx64.efi.signed', 'shim-signed'],
+  ['/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed', 'grub-efi-amd64-signed'],
+];
+
 const INIT = `#!/bin/sh
 mount -t proc proc /proc
 mount -t devtmpfs devtmpfs /dev
 echo
-echo "${TEST_MARKER} on $(uname -r)"
+dmesg | grep -q 'secureboot: Secure boot enabled' && secure=secure-boot=1
+echo "${TEST_MARKER} on $(uname -r) $secure"
 echo
 echo "netrestore-drill login: "
 sleep 1
@@ -43,7 +53,7 @@ poweroff -f
 `;
 
 /** Write a bootable raw disk of `sizeMiB` at `path`, with the kernel `vmlinuz`. */
-export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB?: number }): Promise<void> {
+export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB?: number; secureBoot?: boolean }): Promise<void> {
   requirePackages('DRILL', NEEDS);
   const size = (o.sizeMiB ?? 40) * 1024 * 1024;
   const partStart = 1024 * 1024;
@@ -65,7 +75,7 @@ export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB
       cpioArchive([
         { type: 'dir', path: 'bin' },
         { type: 'file', path: 'bin/busybox', data: await readFile('/bin/busybox'), mode: 0o755 },
-        ...['sh', 'mount', 'echo', 'uname', 'sleep', 'poweroff'].map((a) => ({ type: 'symlink' as const, path: `bin/${a}`, target: 'busybox' })),
+        ...['sh', 'mount', 'echo', 'uname', 'sleep', 'poweroff', 'dmesg', 'grep'].map((a) => ({ type: 'symlink' as const, path: `bin/${a}`, target: 'busybox' })),
         { type: 'dir', path: 'dev' },
         { type: 'char', path: 'dev/console', major: 5, minor: 1 },
         { type: 'dir', path: 'proc' },
@@ -81,7 +91,17 @@ export async function buildTestImage(path: string, o: { vmlinuz: string; sizeMiB
   const mtools = (cmd: string, args: string[]) => execa(cmd, ['-i', img, ...args], { env: { MTOOLS_SKIP_CHECK: '1' } });
   await mtools('mcopy', [o.vmlinuz, '::vmlinuz']);
   await mtools('mcopy', [join(dir, 'initrd.gz'), join(dir, 'syslinux.cfg'), '::']);
-  if (existsSync(EFI_LOADER) && existsSync(EFI_LDLINUX)) {
+  if (o.secureBoot) {
+    requirePackages('DRILL', SECURE_BOOT_NEEDS);
+    // GRUB looks in its prefix /EFI/debian first, then beside itself.
+    const grub = 'set timeout=0\nlinux /vmlinuz console=ttyS0,115200 quiet panic=5\ninitrd /initrd.gz\nboot\n';
+    await writeFile(join(dir, 'grub.cfg'), grub);
+    await mtools('mmd', ['::EFI', '::EFI/BOOT', '::EFI/debian']);
+    await mtools('mcopy', [SECURE_BOOT_NEEDS[0]![0], '::EFI/BOOT/BOOTX64.EFI']);
+    await mtools('mcopy', [SECURE_BOOT_NEEDS[1]![0], '::EFI/BOOT/grubx64.efi']);
+    await mtools('mcopy', [join(dir, 'grub.cfg'), '::EFI/BOOT/grub.cfg']);
+    await mtools('mcopy', [join(dir, 'grub.cfg'), '::EFI/debian/grub.cfg']);
+  } else if (existsSync(EFI_LOADER) && existsSync(EFI_LDLINUX)) {
     await mtools('mmd', ['::EFI', '::EFI/BOOT']);
     await mtools('mcopy', [EFI_LOADER, '::EFI/BOOT/BOOTX64.EFI']);
     await mtools('mcopy', [EFI_LDLINUX, join(dir, 'syslinux.cfg'), '::EFI/BOOT/']);

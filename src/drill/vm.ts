@@ -20,6 +20,9 @@ export interface Vm {
 
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/** Secure Boot enforced: the firmware that needs SMM, and variables with Microsoft's keys enrolled, as on a bought server. */
+export const OVMF_CODE_SECBOOT = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 
 export function qemuAvailable(): boolean {
   return existsSync('/usr/bin/qemu-system-x86_64') && existsSync('/usr/lib/ipxe/qemu/pxe-virtio.rom');
@@ -31,7 +34,7 @@ export interface VmOptions {
   /** Tap device for a network card; none: no network at all. */
   tap?: string;
   mac: string;
-  firmware: 'bios' | 'uefi';
+  firmware: 'bios' | 'uefi' | 'uefi-secureboot';
   workDir: string;
   /** A raw disk image (virtio). */
   disk?: string;
@@ -53,17 +56,21 @@ export interface VmOptions {
 }
 
 export function startVm(o: VmOptions): Vm {
-  const args = ['-machine', `${o.firmware === 'uefi' ? 'q35' : 'pc'},accel=${o.accel || 'tcg'}`, '-m', String(o.memoryMiB ?? 512), '-nographic', '-no-reboot', '-boot', o.boot ?? 'n'];
-  if (o.firmware === 'uefi') {
-    const vars = join(o.workDir, `vars-${o.mac.replace(/:/g, '')}${o.nvram ? `-${o.nvram}` : ''}.fd`);
-    if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);
-    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`);
+  const uefi = o.firmware !== 'bios';
+  const secure = o.firmware === 'uefi-secureboot';
+  const args = ['-machine', `${uefi ? 'q35' : 'pc'}${secure ? ',smm=on' : ''},accel=${o.accel || 'tcg'}`, '-m', String(o.memoryMiB ?? 512), '-nographic', '-no-reboot', '-boot', o.boot ?? 'n'];
+  if (uefi) {
+    const vars = join(o.workDir, `vars-${o.mac.replace(/:/g, '')}${o.nvram ? `-${o.nvram}` : ''}${secure ? '-sb' : ''}.fd`);
+    if (!existsSync(vars)) copyFileSync(secure ? OVMF_VARS_MS : OVMF_VARS, vars);
+    // Secure Boot: the variable store only SMM code may write, so the guest cannot switch it off.
+    if (secure) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+    args.push('-drive', `if=pflash,format=raw,readonly=on,file=${secure ? OVMF_CODE_SECBOOT : OVMF_CODE}`, '-drive', `if=pflash,format=raw,file=${vars}`);
   }
   if (o.tap) {
     args.push('-netdev', `tap,id=n0,ifname=${o.tap},script=no,downscript=no`);
     // UEFI: no option ROM, OVMF's own PXE client boots, as on a real UEFI server.
     // bootindex: OVMF ignores -boot and would start a disk that boots before the network.
-    args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${o.firmware === 'uefi' ? ',romfile=' : ''}${o.boot !== 'c' ? ',bootindex=1' : ''}`);
+    args.push('-device', `virtio-net-pci,netdev=n0,mac=${o.mac}${uefi ? ',romfile=' : ''}${o.boot !== 'c' ? ',bootindex=1' : ''}`);
   } else args.push('-nic', 'none');
   if (o.kernel) args.push('-kernel', o.kernel.vmlinuz, '-initrd', o.kernel.initrd, '-append', o.kernel.append);
   if (o.disk) args.push('-drive', `file=${o.disk},format=raw,if=virtio,cache=unsafe${o.snapshot ? ',snapshot=on' : ''}`);

@@ -4,7 +4,7 @@
  * forget hosts: each route names its permission (auth/roles.ts).
  *
  *   GET    /api/hosts                 hosts with their current task
- *   PUT    /api/hosts/:mac            { name?, notes?, ignore?, menuTimeout? }: add or edit
+ *   PUT    /api/hosts/:mac            { name?, notes?, ignore?, menuTimeout?, uefiBoot? }: add or edit
  *   DELETE /api/hosts/:mac            forget a host and cancel its task
  *   POST   /api/hosts/:mac/task       { kind: "restore" | "capture", image, disk? }
  *   DELETE /api/hosts/:mac/task       cancel the pending or started task
@@ -34,7 +34,7 @@ export function adminRoutes(o: { state: State; log: Logger }): RouteTable {
     const b = input(hostBody, req.body ?? {}, 'body');
     if (b.name) checkHostName(b.name); // the menu shows it
     const known = hosts.get(mac) !== undefined;
-    hosts.upsert({ mac, name: b.name ?? null, notes: b.notes ?? null, ignore: b.ignore, menuTimeout: b.menuTimeout ?? null });
+    hosts.upsert({ mac, name: b.name ?? null, notes: b.notes ?? null, ignore: b.ignore, menuTimeout: b.menuTimeout ?? null, uefiBoot: b.uefiBoot });
     audit.record({ actor: actorOf(req, res), action: known ? 'host-edit' : 'host-add', mac, detail: JSON.stringify(b) });
     res.json(hosts.get(mac));
   });

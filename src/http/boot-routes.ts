@@ -4,10 +4,13 @@
  *   GET /boot.ipxe?mac=…    the per-host decision as an iPXE script (menu, task, or local disk)
  *   GET /auth.ipxe?…        a menu login: checked, slowed down after failures, and on
  *                           success the environment's kernel with a short-lived token
+ *   POST /console-login     { mac, mode, image, username, password }: the login GRUB cannot
+ *                           ask for, from the agent's console: { token } or { error }, always
+ *                           200 like /auth.ipxe (a refusal is an answer, not a failed request)
  *   GET /boot/NAME          boot files (kernel, initrd, iPXE EFI images) from --boot-dir:
  *                           streamed, Range and HEAD, confined to the directory
  */
-import type { Request, Response } from 'express';
+import express, { type Request, type Response } from 'express';
 import type { Logger } from '../log.ts';
 import { addressOf, RouteTable } from './auth.ts';
 import { input } from './reply.ts';
@@ -35,6 +38,11 @@ export function bootRoutes(o: BootRoutesOptions): RouteTable {
 
   r.get('/auth.ipxe', 'public', async (req: Request, res: Response) => {
     script(res, await o.face.login(transport, input(loginQuery, req.query, 'query'), addressOf(req)));
+  });
+
+  r.post('/console-login', 'public', express.json({ limit: '4kb' }), async (req: Request, res: Response) => {
+    const b = input(loginQuery, req.body ?? {}, 'body');
+    res.set('cache-control', 'no-store').json(await o.face.consoleLogin(b, req.ip ?? '?'));
   });
 
   r.get(/^\/boot\/(.+)$/, 'public', async (req: Request, res: Response) => {

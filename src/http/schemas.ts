@@ -20,6 +20,8 @@ export const hostBody = z
     notes: z.string().max(4000).nullable().optional(),
     ignore: z.boolean().optional(),
     menuTimeout: z.number().int().min(1, 'menuTimeout takes whole seconds from 1 to 3600').max(3600, 'menuTimeout takes whole seconds from 1 to 3600').optional(),
+    /** The chain on UEFI x64 PXE; "default": the server's (--uefi-boot) again. */
+    uefiBoot: z.enum(['shim', 'ipxe', 'default']).optional(),
   })
   .strict();
 

@@ -16,6 +16,7 @@ import type { LoginGuard } from '../auth/login-guard.ts';
 import { BootFace } from './boot-face.ts';
 import { menuLogin } from './menu-login.ts';
 import { Renderer } from './render.ts';
+import { GrubRenderer } from './grub-render.ts';
 
 export interface BootFaceDeps {
   /** null: no address for iPXE (no DHCP, no --server-ip, listening on 0.0.0.0). */
@@ -52,6 +53,7 @@ export function bootFaceFor(c: ServeConfig, d: BootFaceDeps): BootFace | undefin
     sessions: d.sessions,
     audit: d.audit,
     renderer: new Renderer(c.menuTemplates),
+    grubRenderer: new GrubRenderer(c.menuTemplates),
     settings: { title: c.menuTitle, timeoutSeconds: c.menuTimeout, defaultEntry: c.menuDefault, kernel: c.kernel, initrd: c.initrd },
     log: d.log,
     checkLogin: menuLogin(c, d.isAdminToken, d.users),

@@ -22,6 +22,8 @@ import { kernelCmdline, menuContext, planBoot, type MenuSettings } from './boot-
 import { LoginGuard } from '../auth/login-guard.ts';
 import { may } from '../auth/roles.ts';
 import type { MenuLogin } from './menu-login.ts';
+import { grubConfig } from './grub-face.ts';
+import { GrubRenderer } from './grub-render.ts';
 import type { Renderer } from './render.ts';
 
 /** iPXE URLs of one face; `${…}` parts are expanded by iPXE on the client. */
@@ -62,6 +64,8 @@ export interface BootFaceOptions {
   sessions: SessionStore;
   audit: AuditLog;
   renderer: Renderer;
+  /** The GRUB configurations of the signed chain (grub-face.ts). */
+  grubRenderer?: GrubRenderer;
   settings: MenuSettings;
   log: Logger;
   checkLogin: (username: string, password: string) => Promise<MenuLogin>;
@@ -143,6 +147,61 @@ export class BootFace {
         return o.renderer.render('menu', { ...context, self: t.self, auth: t.auth });
       }
     }
+  }
+
+  /** The same decision as `boot`, as GRUB's configuration (the signed chain; grub-face.ts). */
+  async grub(mac: string | undefined, from: string): Promise<string> {
+    const o = this.#o;
+    if (mac) o.hosts.seen(mac, this.#now());
+    const host = mac ? o.hosts.get(mac) : undefined;
+    const plan = planBoot(mac, host, mac ? o.tasks.current(mac) : undefined, o.http !== undefined);
+    o.log.info('boot.decision', { mac, plan: plan.kind, task: plan.kind === 'task' ? plan.task.id : undefined, from, chain: 'grub' });
+    const t = plan.kind === 'task' ? plan.task : undefined;
+    // A task's session opens its one image, as in the iPXE script (auth/access.ts); it goes on the kernel command line, never into the log.
+    const taskToken = t && o.http ? o.sessions.open({ mac: mac!, mode: t.kind, image: t.image, task: t.id, user: null, issuedTo: from }, o.sessionLimits, this.#now()) : null;
+    if (taskToken) o.log.secret(taskToken, true);
+    return grubConfig(o.grubRenderer ?? new GrubRenderer(), {
+      plan,
+      mac,
+      host,
+      images: plan.kind === 'menu' && o.http ? await o.http.store.listManifests() : [],
+      settings: o.settings,
+      apiBase: o.http?.apiBase,
+      taskToken,
+    });
+  }
+
+  /**
+   * The login GRUB cannot ask for, from the agent's console (netrestore.login=console):
+   * the same check, role, slow-down by source address and audit as a menu login; a session token on success.
+   */
+  async consoleLogin(r: LoginRequest, from: string): Promise<{ token: string } | { error: string }> {
+    const o = this.#o;
+    const image = r.image === '-' || r.mode === 'shell' ? '' : r.image;
+    if (!o.http) return { error: 'the server has no images API (--http-port is off)' };
+    if (!r.mac || !MODES.has(r.mode)) return { error: 'this login request is incomplete' };
+    const wait = this.#guard.wait(from, this.#now());
+    if (wait > 0) return { error: `too many wrong logins from this machine: wait ${wait} s` };
+    const login = await o.checkLogin(r.username, r.password);
+    if (!login.ok) {
+      const delay = this.#guard.failed(from, this.#now());
+      const who = login.knownUser ? `user ${r.username}` : 'an unknown user name';
+      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode} (console), ${who}; next try in ${delay} s` });
+      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, user: login.knownUser ? r.username : undefined, nextWaitSeconds: delay, chain: 'grub' });
+      return { error: 'wrong user name or password' };
+    }
+    this.#guard.succeeded(from);
+    const who = login.user ?? 'menu user';
+    if (!may(login.role, `${r.mode as 'restore' | 'capture' | 'shell'}.start`)) {
+      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-refused', mac: r.mac, detail: `mode ${r.mode} (console), user ${who} (${login.role})` });
+      return { error: `the account ${who} (${login.role}) may not start a ${r.mode}` };
+    }
+    if (image && !NAME_PATTERN.test(image)) return { error: `not an image name: ${image.slice(0, 100)} (letters, digits, dot, dash, underscore)` };
+    o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode} (console), user ${who}` });
+    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from, user: who, chain: 'grub' });
+    const token = o.sessions.open({ mac: r.mac, mode: r.mode, image: image || null, task: null, user: login.user, issuedTo: from }, o.sessionLimits, this.#now());
+    o.log.secret(token, true);
+    return { token };
   }
 
   /** A menu login: checked, slowed down after failures, then the environment. */

@@ -47,8 +47,19 @@ export function planBoot(mac: string | undefined, host: Host | undefined, task: 
   return { kind: 'menu' };
 }
 
+export interface MenuContext {
+  defaultEntry: string;
+  restores: boolean;
+  host: { mac: string; name: string };
+  title: string;
+  timeoutMs: number;
+  timeoutSeconds: number;
+  notice: string | undefined;
+  images: { name: string; description: string; created: string; size: string; role: Role; danger: boolean; warnings: string[] }[];
+}
+
 /** `restores` false: no images and no capture entry, only the local disk and the restore shell. */
-export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; restores: boolean; notice?: string | undefined }): object {
+export function menuContext(o: { mac: string; hostName: string | null | undefined; images: ImageSummary[]; settings: MenuSettings; restores: boolean; notice?: string | undefined }): MenuContext {
   const images = o.restores ? o.images : [];
   const entries = o.restores ? ['local', 'shell', 'capture'] : ['local', 'shell'];
   // The default must name an entry that exists, else the local disk.
@@ -77,10 +88,12 @@ export function menuContext(o: { mac: string; hostName: string | null | undefine
 /**
  * The kernel command line the restore environment reads. Without a server
  * (HTTP off) only the shell can run: init stops there before the agent.
+ * A null token (GRUB, which cannot check a login): the agent's console asks
+ * for the login and gets its token from the server.
  */
-export function kernelCmdline(o: { server: { base: string; token: string; tls?: string | undefined } | null; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
+export function kernelCmdline(o: { server: { base: string; token: string | null; tls?: string | undefined } | null; mode: string; image?: string | null; task?: number | null; disk?: string | null }): string {
   return [
-    ...(o.server ? [`netrestore.server=${o.server.base}`, ...(o.server.tls ? [`netrestore.tls=${o.server.tls}`] : []), `netrestore.token=${o.server.token}`] : []),
+    ...(o.server ? [`netrestore.server=${o.server.base}`, ...(o.server.tls ? [`netrestore.tls=${o.server.tls}`] : []), o.server.token === null ? 'netrestore.login=console' : `netrestore.token=${o.server.token}`] : []),
     `netrestore.mode=${o.mode}`,
     ...(o.image ? [`netrestore.image=${o.image}`] : []),
     ...(o.task ? [`netrestore.task=${o.task}`] : []),

@@ -141,6 +141,17 @@ export class ImagesClient {
   }
 
   /** The published images, without their chunk lists. */
+  /**
+   * The login GRUB could not ask for (netrestore.login=console): on success
+   * this client carries the session token from then on.
+   */
+  async consoleLogin(l: { mac: string; mode: string; image: string; username: string; password: string }): Promise<void> {
+    const res = await this.#request('POST', '/console-login', { json: l });
+    const body = JSON.parse(res.body.toString() || '{}') as { token?: string; error?: string };
+    if (!res.ok || !body.token) throw new NetrestoreError('TOKEN_REFUSED', `the server refused the login: ${body.error ?? `HTTP ${res.status}`}`);
+    this.#o.token = body.token;
+  }
+
   async catalog(): Promise<Omit<Manifest, 'chunks'>[]> {
     return this.#json(await this.#request('GET', '/api/images'), 'listing the images');
   }

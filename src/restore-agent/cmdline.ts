@@ -16,6 +16,8 @@ export interface BootParams {
   image: string | undefined;
   task: number | undefined;
   disk: string | undefined;
+  /** netrestore.login=console: booted by GRUB, which cannot ask for the login; the console asks before anything else. */
+  login?: true;
 }
 
 export function parseCmdline(text: string): BootParams {
@@ -47,5 +49,6 @@ export function parseCmdline(text: string): BootParams {
     image: kv.get('image') ? decodeURIComponent(kv.get('image')!) : undefined,
     task,
     disk: disk ? (disk.startsWith('/dev/') ? disk : `/dev/${disk}`) : undefined,
+    ...(kv.get('login') === 'console' ? { login: true as const } : {}),
   };
 }

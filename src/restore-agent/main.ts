@@ -20,6 +20,7 @@ import { ImagesClient } from './client.ts';
 import { diskLine, diskWarning, listDisks } from './disks.ts';
 import { captureJob, restoreJob } from './jobs.ts';
 import { runConsole } from './console/session.ts';
+import { secureBoot } from './secure-boot.ts';
 import { guardCommands, isCommanderExit, reportFailure, wantsJson } from '../shared/cli-report.ts';
 import { openConsoles, stdioTerminal } from './console/terminal.ts';
 
@@ -34,10 +35,12 @@ function thisHost(server: string): { mac: string; ip: string; server: string } {
 async function consoleSession(params: BootParams, onConsoles: boolean): Promise<void> {
   const client = new ImagesClient({ server: params.server, token: params.token, fingerprint: params.fingerprint });
   const term = onConsoles ? await openConsoles() : stdioTerminal();
+  const host = { ...thisHost(new URL(params.server).host), secureBoot: await secureBoot() };
   const exit = await runConsole({
     term,
-    host: thisHost(new URL(params.server).host),
+    host,
     params,
+    login: (username, password) => client.consoleLogin({ mac: host.mac, mode: params.mode, image: params.image ?? '-', username, password }),
     images: () => client.catalog(),
     disks: () => listDisks(),
     restore: (j) => restoreJob(client, j),

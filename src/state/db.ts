@@ -97,6 +97,8 @@ const MIGRATIONS: readonly string[] = [
      created INTEGER NOT NULL,
      updated INTEGER NOT NULL
    );`,
+  // A host's own chain for UEFI x64 PXE: 'shim' or 'ipxe'; NULL: the server's (--uefi-boot).
+  `ALTER TABLE hosts ADD COLUMN uefi_boot TEXT;`,
 ];
 
 export function openState(path: string): DatabaseSync {

@@ -9,6 +9,8 @@ export interface Host {
   lastSeen: number | null;
   /** Seconds this host's menu waits before the local disk; null: the configured default. */
   menuTimeout: number | null;
+  /** The chain this host boots on UEFI x64 PXE; null or absent: the server's (--uefi-boot). */
+  uefiBoot?: 'shim' | 'ipxe' | null;
 }
 
 /** A MAC in the spellings iPXE and admins use (aa:bb…, aa-bb…, aabb.ccdd…) → aa:bb:cc:dd:ee:ff, or undefined. */
@@ -24,9 +26,9 @@ export function normalizeMac(mac: string): string {
   return m;
 }
 
-type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null; menu_timeout: number | null };
+type Row = { mac: string; name: string | null; notes: string | null; ignore: number; last_seen: number | null; menu_timeout: number | null; uefi_boot: 'shim' | 'ipxe' | null };
 
-const toHost = (row: Row): Host => ({ mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen, menuTimeout: row.menu_timeout });
+const toHost = (row: Row): Host => ({ mac: row.mac, name: row.name, notes: row.notes, ignore: row.ignore === 1, lastSeen: row.last_seen, menuTimeout: row.menu_timeout, uefiBoot: row.uefi_boot });
 
 export class HostStore {
   readonly #db: DatabaseSync;
@@ -40,14 +42,15 @@ export class HostStore {
 
   constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts WHERE mac = ?');
-    this.#list = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout FROM hosts ORDER BY mac');
+    this.#get = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout, uefi_boot FROM hosts WHERE mac = ?');
+    this.#list = db.prepare('SELECT mac, name, notes, ignore, last_seen, menu_timeout, uefi_boot FROM hosts ORDER BY mac');
     this.#remove = db.prepare('DELETE FROM hosts WHERE mac = ?');
     this.#upsert = db.prepare(
       // Only what is given changes: adding a name to an ignored host keeps it ignored.
-      `INSERT INTO hosts (mac, name, notes, ignore, menu_timeout) VALUES (?1, ?2, ?3, coalesce(?4, 0), ?5)
+      // uefi_boot: 'default' clears it back to the server's rule.
+      `INSERT INTO hosts (mac, name, notes, ignore, menu_timeout, uefi_boot) VALUES (?1, ?2, ?3, coalesce(?4, 0), ?5, nullif(?6, 'default'))
        ON CONFLICT(mac) DO UPDATE SET name = coalesce(?2, name), notes = coalesce(?3, notes), ignore = coalesce(?4, ignore),
-         menu_timeout = coalesce(?5, menu_timeout)`,
+         menu_timeout = coalesce(?5, menu_timeout), uefi_boot = CASE WHEN ?6 IS NULL THEN uefi_boot ELSE nullif(?6, 'default') END`,
     );
     this.#seen = db.prepare('INSERT INTO hosts (mac, last_seen) VALUES (?, ?) ON CONFLICT(mac) DO UPDATE SET last_seen = excluded.last_seen');
   }
@@ -68,8 +71,9 @@ export class HostStore {
     return Number(this.#remove.run(m).changes) > 0;
   }
 
-  upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean; menuTimeout?: number | null }): void {
-    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore === undefined ? null : h.ignore ? 1 : 0, h.menuTimeout ?? null);
+  /** `uefiBoot`: 'default' goes back to the server's rule; undefined leaves it as it is. */
+  upsert(h: { mac: string; name?: string | null; notes?: string | null; ignore?: boolean; menuTimeout?: number | null; uefiBoot?: 'shim' | 'ipxe' | 'default' | null }): void {
+    this.#upsert.run(normalizeMac(h.mac), h.name ?? null, h.notes ?? null, h.ignore === undefined ? null : h.ignore ? 1 : 0, h.menuTimeout ?? null, h.uefiBoot ?? null);
   }
 
   /** Note that a host was seen; written by flushSeen, so a booting room costs one write per batch. */

@@ -168,7 +168,8 @@ export async function startTftpServer(o: TftpServerOptions): Promise<TftpServer>
         return;
       }
       try {
-        file = await o.provider.open(req.filename, { client: { address: peer.address, port: peer.port } });
+        // GRUB asks for /grub/grub.cfg and /vmlinuz: a leading / is the boot directory (as tftpd-hpa -s), never the server's root.
+        file = await o.provider.open(req.filename.replace(/^\/+/, ''), { client: { address: peer.address, port: peer.port } });
         if (req.mode === 'netascii') file = await netasciiFile(file);
       } catch (err) {
         const known = isNetrestoreError(err, 'BOOT_FILE_DENIED') || isNetrestoreError(err, 'BOOT_FILE_NOT_FOUND');

@@ -59,7 +59,7 @@ export const onPxePort = (packet: DhcpPacket, address = '10.0.0.50', port = 4011
 export const SERVER = '10.0.0.1';
 
 export function proxyPolicy(over: Partial<DhcpPolicy['boot']> = {}): DhcpPolicy {
-  return { mode: 'proxy', boot: { serverIp: SERVER, httpPort: 8080, tftpPort: 69, files: DEFAULT_BOOT_FILES, ...over }, full: undefined };
+  return { mode: 'proxy', boot: { serverIp: SERVER, httpPort: 8080, tftpPort: 69, files: DEFAULT_BOOT_FILES, uefiBoot: 'ipxe', ...over }, full: undefined };
 }
 
 export function fullPolicy(first = '10.0.0.100', last = '10.0.0.102'): DhcpPolicy {

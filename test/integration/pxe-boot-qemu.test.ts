@@ -61,7 +61,7 @@ describe.runIf(netnsAvailable() && qemuAvailable())('PXE boot of qemu VMs', () =
   it('UEFI (OVMF) PXE in full mode: address and snponly.efi from netrestore, then iPXE fetches the script', async () => {
     copyFileSync('/usr/lib/ipxe/snponly.efi', join(dir, 'snponly.efi'));
     lan = await createLan({ srv: '10.80.0.1/24' }, { name: 'u' });
-    served = await startServe(['--dhcp', 'full', '--pool', '10.80.0.100-10.80.0.120', '--http-port', 'off', '--boot-dir', dir, '--menu-templates', join(dir, 'templates'), '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
+    served = await startServe(['--dhcp', 'full', '--pool', '10.80.0.100-10.80.0.120', '--uefi-boot', 'ipxe', '--http-port', 'off', '--boot-dir', dir, '--menu-templates', join(dir, 'templates'), '--state', join(dir, 'state.db')], { ns: lan.ns('srv') });
     await served.waitFor('dhcp.listening');
     const tap = await lan.addTap('tap0');
     vm = startVm({ ns: lan.bridgeNs, tap, mac: '52:54:00:80:00:01', firmware: 'uefi', workDir: dir });

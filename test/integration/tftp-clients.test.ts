@@ -68,6 +68,14 @@ describe('tftp-hpa client', () => {
     expect(readFileSync(join(out, 'menu-ascii.txt'), 'latin1')).toBe('line one\nline two\r\nend\n');
   });
 
+  it('reads a leading / as the boot directory, as GRUB asks (/grub/grub.cfg, /vmlinuz); never the server\'s root', async () => {
+    const r = await execa('tftp', ['127.0.0.1', String(PORT), '-m', 'netascii', '-c', 'get', '/menu.txt', 'menu-slash.txt'], { cwd: out, all: true });
+    expect(r.all).toBe('');
+    expect(readFileSync(join(out, 'menu-slash.txt'), 'latin1')).toBe('line one\nline two\r\nend\n');
+    expect((await hpa('get /etc/passwd')).all).toMatch(/Error code 1: file not found/i);
+    expect((await hpa('get /../etc/passwd')).all).toMatch(/Error code 2/);
+  });
+
   it('learns at once that a file is missing (error 1), a path leaves the root (2), or it tried to write (2)', async () => {
     const t0 = performance.now();
     expect((await hpa('get missing.efi')).all).toMatch(/Error code 1: file not found/i);

@@ -25,7 +25,7 @@ describe('boot URLs: one spelling for DHCP and the boot scripts', () => {
     const client = (c: Pick<ClientInfo, 'ipxe' | 'httpBoot' | 'firmware' | 'arch'>): ClientInfo => ({ mac: '52:54:00:00:00:01', messageType: 'DISCOVER', pxe: !c.httpBoot, uuid: undefined, undi: undefined, vendorClass: undefined, hostname: undefined, ...c });
     const ipxe = client({ ipxe: true, httpBoot: false, firmware: 'bios', arch: 0 });
     const httpBoot = client({ ipxe: false, httpBoot: true, firmware: 'uefi-x64-http', arch: 16 });
-    const server = (httpPort: number | null, tftpPort: number | null) => ({ serverIp: IP, httpPort, tftpPort, files: DEFAULT_BOOT_FILES });
+    const server = (httpPort: number | null, tftpPort: number | null) => ({ serverIp: IP, httpPort, tftpPort, files: DEFAULT_BOOT_FILES, uefiBoot: 'shim' as const });
     expect(bootTarget(ipxe, server(80, 69))).toMatchObject({ file: 'http://10.0.0.1/boot.ipxe', via: 'http' });
     expect(bootTarget(ipxe, server(8080, 69))).toMatchObject({ file: 'http://10.0.0.1:8080/boot.ipxe', via: 'http' });
     expect(bootTarget(ipxe, server(null, 69))).toMatchObject({ file: 'tftp://10.0.0.1/boot.ipxe', via: 'tftp' });

@@ -255,3 +255,34 @@ suite('full mode (DHCP server on an isolated network)', () => {
     expect(run(t, request({ type: 'DISCOVER', giaddr: '10.7.0.1' })).kind).toBe('ignore');
   });
 });
+
+suite('which chain UEFI x64 PXE clients get (--uefi-boot, and per host)', () => {
+  const shim = proxyPolicy({ uefiBoot: 'shim' });
+  const host = (uefiBoot: 'shim' | 'ipxe' | null) => () => ({ ignore: false, uefiBoot });
+  const ask = (policy = shim, hosts: Parameters<typeof decide>[2] = noHosts, p = request({ type: 'DISCOVER', arch: Arch.EFI_X64 })) => reply(decide(onDhcpPort(p), policy, hosts, new Leases(), NOW));
+
+  it('shim: UEFI x64 PXE (arch 7 and 9) gets the signed shim over TFTP; BIOS and ARM64 keep iPXE', () => {
+    expect(ask().file).toBe('shimx64.efi');
+    expect(ask(shim, noHosts, request({ type: 'DISCOVER', arch: Arch.EFI_BC })).file).toBe('shimx64.efi');
+    expect(ask(shim, noHosts, request({ type: 'DISCOVER', arch: Arch.BIOS })).file).toBe('undionly.kpxe');
+    expect(ask(shim, noHosts, request({ type: 'DISCOVER', arch: Arch.EFI_ARM64 })).file).toBe('snponly-arm64.efi');
+  });
+
+  it('shim: UEFI HTTP boot still gets iPXE (the signed GRUB cannot fetch over HTTP), and iPXE itself its script', () => {
+    expect(ask(shim, noHosts, request({ type: 'DISCOVER', arch: Arch.EFI_X64_HTTP, httpClient: true })).file).toBe(`http://${SERVER}:8080/boot/ipxe.efi`);
+    expect(ask(shim, noHosts, request({ type: 'DISCOVER', arch: Arch.EFI_X64, ipxe: true })).file).toBe(`http://${SERVER}:8080/boot.ipxe`);
+  });
+
+  it("a host's own rule wins over the server's, both ways; null keeps the server's", () => {
+    expect(ask(shim, host('ipxe')).file).toBe('snponly.efi');
+    expect(ask(proxyPolicy(), host('shim')).file).toBe('shimx64.efi');
+    expect(ask(shim, host(null)).file).toBe('shimx64.efi');
+    expect(ask(proxyPolicy(), host(null)).file).toBe('snponly.efi');
+  });
+
+  it('the same in full mode, on the PXE port 4011 too', () => {
+    const full = { ...fullPolicy(), boot: { ...fullPolicy().boot, uefiBoot: 'shim' as const } };
+    expect(ask(full).file).toBe('shimx64.efi');
+    expect(reply(decide(onPxePort(request({ type: 'REQUEST', arch: Arch.EFI_X64 })), full, host('ipxe'), new Leases(), NOW)).file).toBe('snponly.efi');
+  });
+});

@@ -221,3 +221,20 @@ describe('HostStore.remove', () => {
     expect(h.remove(A)).toBe(false);
   });
 });
+
+describe("HostStore: a host's own chain on UEFI x64 PXE", () => {
+  it('is kept while other fields change, and "default" gives the server\'s rule back', () => {
+    const h = new HostStore(openState(':memory:'));
+    h.upsert({ mac: A, name: 'fs01' });
+    expect(h.get(A)!.uefiBoot).toBeNull();
+    h.upsert({ mac: A, uefiBoot: 'ipxe' });
+    h.upsert({ mac: A, notes: 'rack 4' });
+    expect(h.get(A)).toMatchObject({ name: 'fs01', notes: 'rack 4', uefiBoot: 'ipxe' });
+    h.upsert({ mac: A, uefiBoot: 'shim' });
+    expect(h.get(A)!.uefiBoot).toBe('shim');
+    h.upsert({ mac: A, uefiBoot: 'default' });
+    expect(h.get(A)!.uefiBoot).toBeNull();
+    h.upsert({ mac: '52:54:00:00:00:99', uefiBoot: 'default' });
+    expect(h.get('52:54:00:00:00:99')!.uefiBoot).toBeNull();
+  });
+});

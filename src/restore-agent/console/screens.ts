@@ -29,9 +29,11 @@ export interface Host {
   mac: string;
   ip: string;
   server: string;
+  /** From the firmware (secure-boot.ts); undefined: a BIOS machine, nothing to show. */
+  secureBoot?: boolean;
 }
 
-export const headerFor = (h: Host) => ({ left: ' netrestore', right: `${h.ip}  ${h.mac} ` });
+export const headerFor = (h: Host) => ({ left: ` netrestore${h.secureBoot === undefined ? '' : `  Secure Boot: ${h.secureBoot ? 'on' : 'off'}`}`, right: `${h.ip}  ${h.mac} ` });
 
 const PER_PAGE = 6;
 
@@ -50,6 +52,15 @@ export function imageListScreen(h: Host, images: ImageInfo[], page: number, inpu
   if (pages > 1) body.push(` Page ${page + 1} of ${pages}: n next, p previous`);
   body.push(' c capture this machine   s restore shell   r reboot');
   return frame(headerFor(h), body, ` Image number: ${input}`);
+}
+
+/** The login GRUB could not ask for (the signed chain): user, then password (shown as stars). */
+export function loginScreen(h: Host, p: { mode: string; image?: string | undefined }, field: 'user' | 'password', input: string, error?: string, user?: string): string[] {
+  const what = p.mode === 'restore' && p.image ? `restore ${p.image}` : p.mode === 'menu' ? 'the images' : p.mode;
+  const body = [` Log in for ${what} (the server's menu user and password)`, ''];
+  if (error) body.push(` ! ${error}`, '');
+  if (user) body.push(` User: ${user}`);
+  return frame(headerFor(h), body, field === 'user' ? ` User: ${input}` : ` Password: ${input}`);
 }
 
 export function diskListScreen(h: Host, purpose: string, disks: Disk[], input: string): string[] {

@@ -11,7 +11,7 @@ import type { Disk } from '../disks.ts';
 import type { CaptureJob, CaptureSummary, RestoreJob, RestoreSummary } from '../jobs.ts';
 import { formatBytes, formatDuration, progressClock, type Progress } from '../../shared/progress.ts';
 import type { Terminal } from './terminal.ts';
-import { captureNameScreen, confirmScreen, diskListScreen, imageListScreen, progressScreen, resultScreen, wrap, type Host, type ImageInfo } from './screens.ts';
+import { captureNameScreen, confirmScreen, loginScreen, diskListScreen, imageListScreen, progressScreen, resultScreen, wrap, type Host, type ImageInfo } from './screens.ts';
 
 export interface ConsoleDeps {
   term: Terminal;
@@ -21,6 +21,8 @@ export interface ConsoleDeps {
   disks(): Promise<Disk[]>;
   restore(j: RestoreJob): Promise<RestoreSummary>;
   capture(j: CaptureJob): Promise<CaptureSummary>;
+  /** The login when GRUB booted this machine (params.login): throws with the server's reason when refused. */
+  login?(username: string, password: string): Promise<void>;
   now(): number;
   sleep(ms: number): Promise<void>;
   /** Seconds an unattended job waits before rebooting (a key press stops it). */
@@ -66,6 +68,11 @@ async function ask(term: Terminal, keys: Keys, screen: (input: string) => string
 export async function runConsole(d: ConsoleDeps): Promise<ConsoleExit> {
   const keys = new Keys(d.term);
   const p = d.params;
+  // GRUB could not ask for the login: it happens here, before any image is listed. A task has its token.
+  if (p.login && !p.token && p.task === undefined) {
+    await loginFlow(d, keys);
+    if (p.mode === 'shell') return 'shell';
+  }
   if (p.task !== undefined && (p.mode === 'restore' || p.mode === 'capture')) return unattended(d, keys);
   let preset = p.mode === 'restore' ? p.image : undefined;
   if (p.mode === 'capture') {
@@ -84,6 +91,21 @@ export async function runConsole(d: ConsoleDeps): Promise<ConsoleExit> {
     if (!image) continue;
     const r = await restoreFlow(d, keys, image);
     if (r) return r;
+  }
+}
+
+async function loginFlow(d: ConsoleDeps, keys: Keys): Promise<void> {
+  let error: string | undefined;
+  for (;;) {
+    const user = await ask(d.term, keys, (input) => loginScreen(d.host, d.params, 'user', input, error));
+    if (!user) continue;
+    const password = await ask(d.term, keys, (input) => loginScreen(d.host, d.params, 'password', '*'.repeat(input.length), error, user), 128);
+    try {
+      await d.login!(user, password);
+      return;
+    } catch (err) {
+      error = (err as Error).message;
+    }
   }
 }
 
