@@ -167,6 +167,7 @@ const TABLE: Record<string, Want[]> = {
   //                                none wrong  rOwn  rOther cOwn  cOther shell viewer oper adminU admin
   'get /boot.ipxe':                [P,   P,    P,    P,     P,    P,     P,    P,     P,   P,     P],
   'get /auth.ipxe':                [P,   P,    P,    P,     P,    P,     P,    P,     P,   P,     P],
+  'post /console-login':           [P,   P,    P,    P,     P,    P,     P,    P,     P,   P,     P],
   'get ^\\/boot\\/(.+)$':          [P,   P,    P,    P,     P,    P,     P,    P,     P,   P,     P],
   'post /api/tasks/:id':           [401, 401,  P,    403,   403,  403,   403,  403,   P,   P,     P],
   'get /api/hosts':                [401, 401,  403,  403,   403,  403,   403,  P,     P,   P,     P],
