@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
 import { captureDrill } from './capture.ts';
-import { blankDisk, bootRestoredDisk, checksum, Cleanup, createTask, exitsWithin, MAC, NET, network, networkVm, preflight, step, StepFailed, waitTask, type Drill, type DrillOptions } from './parts.ts';
+import { agentRestores, blankDisk, bootRestoredDisk, checksum, Cleanup, createTask, exitsWithin, MAC, NET, network, networkVm, preflight, step, StepFailed, type Drill, type DrillOptions } from './parts.ts';
 import type { DrillResult } from './report.ts';
 import { typedDrill } from './typed.ts';
 import { growDrill } from './grow-drill.ts';
@@ -79,16 +79,7 @@ async function restoreByTask(d: Drill): Promise<number> {
     return { detail: `task ${task} for ${MAC}; service on ${NET.srv.split('/')[0]} (${o.mode} DHCP)`, next: { net, disk, task } };
   });
   const { vm } = networkVm(d, net, disk);
-  await step(result, 'pxe-to-agent', log, async () => {
-    const e = await waitTask(net.served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
-    if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);
-    return { detail: `agent reported task ${task} started`, next: undefined };
-  });
-  await step(result, 'restore', log, async () => {
-    const e = await waitTask(net.served, vm, task, ['done', 'failed'], (o.restoreTimeoutS ?? 1800) * 1000, 'the restore to end');
-    if (e.state === 'failed') throw new Error(`the agent reported: ${String(e.error)}`);
-    return { detail: `restored and verified by the agent (${String(e.bytes ?? '?')} bytes written)`, next: undefined };
-  });
+  await agentRestores(d, net, vm, task, 'restored and verified by the agent');
   // The agent reboots by itself after a short countdown; -no-reboot turns that into qemu's exit.
   await exitsWithin(vm, 30_000);
   await vm.stop();

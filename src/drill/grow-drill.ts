@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
 import { formatBytes } from '../shared/progress.ts';
 import { ROOT_LINE } from './linux-disk.ts';
-import { blankDisk, bootRestoredDisk, createTask, exitsWithin, MAC, NET, network, networkVm, step, waitTask, type Drill } from './parts.ts';
+import { agentRestores, blankDisk, bootRestoredDisk, createTask, exitsWithin, MAC, NET, network, networkVm, step, type Drill } from './parts.ts';
 
 /** The disks the drill can make. */
 export const DRILL_DISKS = ['linux-ext4'] as const;
@@ -53,17 +53,7 @@ export async function growDrill(d: Drill, targetBytes: number): Promise<number> 
     return { detail: `task ${task} for ${MAC}: ${o.image} (${formatBytes(manifest.source.size)}) onto a blank ${formatBytes(targetBytes)} disk; service on ${NET.srv.split('/')[0]} (${o.mode} DHCP)`, next: { net, disk, task } };
   });
   const { vm } = networkVm(d, net, disk);
-  await step(result, 'pxe-to-agent', log, async () => {
-    const e = await waitTask(net.served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
-    if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);
-    return { detail: `agent reported task ${task} started`, next: undefined };
-  });
-  await step(result, 'restore', log, async () => {
-    const e = await waitTask(net.served, vm, task, ['done', 'failed'], (o.restoreTimeoutS ?? 1800) * 1000, 'the restore to end');
-    if (e.state === 'failed') throw new Error(`the agent reported: ${String(e.error)}`);
-    const warned = /warning: [^\n]*/i.exec(vm.console())?.[0];
-    return { detail: `restored, verified and grown by the agent (${String(e.bytes ?? '?')} bytes written)${warned ? `; the agent said ${JSON.stringify(warned)}` : ''}`, next: undefined };
-  });
+  await agentRestores(d, net, vm, task, 'restored, verified and grown by the agent');
   await exitsWithin(vm, 30_000);
   await vm.stop();
   result.console = vm.console();

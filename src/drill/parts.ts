@@ -190,6 +190,22 @@ export async function waitTask(served: Served, vm: Vm, task: number, states: str
 }
 
 /** The VM that boots from the network, its start time, and the moments the service saw it, for the report. */
+/** The agent's two phases under a task, as every restore drill has them: it starts, then it ends the restore. Returns the end event. */
+export async function agentRestores(d: Drill, net: Network, vm: Vm, task: number, what: string): Promise<LogEvent> {
+  const { o, result, log } = d;
+  await step(result, 'pxe-to-agent', log, async () => {
+    const e = await waitTask(net.served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
+    if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);
+    return { detail: `agent reported task ${task} started`, next: undefined };
+  });
+  return step(result, 'restore', log, async () => {
+    const e = await waitTask(net.served, vm, task, ['done', 'failed'], (o.restoreTimeoutS ?? 1800) * 1000, 'the restore to end');
+    if (e.state === 'failed') throw new Error(`the agent reported: ${String(e.error)}`);
+    const warned = /warning: [^\n]*/i.exec(vm.console())?.[0];
+    return { detail: `${what} (${String(e.bytes ?? '?')} bytes written)${warned ? `; the agent said ${JSON.stringify(warned)}` : ''}`, next: e };
+  });
+}
+
 export function networkVm(d: Drill, net: Network, disk: string, track = true): { vm: Vm; t0: number } {
   const vm = startVm({ ns: net.lan.bridgeNs, tap: net.tap, mac: MAC, firmware: d.o.firmware, workDir: d.work, disk, boot: 'n', memoryMiB: 1024, accel: d.o.accel });
   d.vms.push(vm);
