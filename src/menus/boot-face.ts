@@ -172,34 +172,56 @@ export class BootFace {
   }
 
   /**
+   * What every menu login goes through, from iPXE or from the agent's console: the slow-down by source
+   * address (the MAC in the request is whatever the client writes there), the login, the role's right to
+   * the entry; failures and refusals audited and logged. A refusal says why in a sentence for the screen.
+   */
+  async #check(r: LoginRequest, from: string, via: 'ipxe' | 'console'): Promise<{ ok: true; user: string | null; who: string } | { ok: false; title: string; text: string; delaySeconds: number }> {
+    const o = this.#o;
+    const mode = via === 'console' ? `mode ${r.mode} (console)` : `mode ${r.mode}`;
+    const chain = via === 'console' ? 'grub' : undefined;
+    const wait = this.#guard.wait(from, this.#now());
+    if (wait > 0) return { ok: false, title: 'too many attempts', text: `Too many wrong logins from this machine: wait ${wait} s`, delaySeconds: wait };
+    const login = await o.checkLogin(r.username, r.password);
+    if (!login.ok) {
+      const delay = this.#guard.failed(from, this.#now());
+      // The name only when it is an account's: a password typed into the name field must not reach the log.
+      const who = login.knownUser ? `user ${r.username}` : 'an unknown user name';
+      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-failed', mac: r.mac, detail: `${mode}, ${who}; next try in ${delay} s` });
+      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, user: login.knownUser ? r.username : undefined, nextWaitSeconds: delay, chain });
+      return { ok: false, title: 'wrong login', text: 'Wrong user name or password', delaySeconds: 2 };
+    }
+    this.#guard.succeeded(from);
+    const who = login.user ?? 'menu user';
+    if (!may(login.role, `${r.mode as 'restore' | 'capture' | 'shell'}.start`)) {
+      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-refused', mac: r.mac, detail: `${mode}, user ${who} (${login.role})` });
+      o.log.warn('boot.login-refused', { mac: r.mac, mode: r.mode, from, user: who, role: login.role, chain });
+      return { ok: false, title: 'not allowed', text: `The account ${who} (${login.role}) may not start a ${r.mode}`, delaySeconds: 3 };
+    }
+    return { ok: true, user: login.user, who };
+  }
+
+  /** A login let in: audited and logged. */
+  #loggedIn(r: LoginRequest, image: string, from: string, who: string, via: 'ipxe' | 'console'): void {
+    const o = this.#o;
+    o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login', mac: r.mac, image: image || null, detail: `${via === 'console' ? `mode ${r.mode} (console)` : `mode ${r.mode}`}, user ${who}` });
+    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from, user: who, chain: via === 'console' ? 'grub' : undefined });
+  }
+
+  /**
    * The login GRUB cannot ask for, from the agent's console (netrestore.login=console):
-   * the same check, role, slow-down by source address and audit as a menu login; a session token on success.
+   * the same check as a menu login (#check); a session token on success.
    */
   async consoleLogin(r: LoginRequest, from: string): Promise<{ token: string } | { error: string }> {
     const o = this.#o;
     const image = r.image === '-' || r.mode === 'shell' ? '' : r.image;
     if (!o.http) return { error: 'the server has no images API (--http-port is off)' };
     if (!r.mac || !MODES.has(r.mode)) return { error: 'this login request is incomplete' };
-    const wait = this.#guard.wait(from, this.#now());
-    if (wait > 0) return { error: `too many wrong logins from this machine: wait ${wait} s` };
-    const login = await o.checkLogin(r.username, r.password);
-    if (!login.ok) {
-      const delay = this.#guard.failed(from, this.#now());
-      const who = login.knownUser ? `user ${r.username}` : 'an unknown user name';
-      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode} (console), ${who}; next try in ${delay} s` });
-      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, user: login.knownUser ? r.username : undefined, nextWaitSeconds: delay, chain: 'grub' });
-      return { error: 'wrong user name or password' };
-    }
-    this.#guard.succeeded(from);
-    const who = login.user ?? 'menu user';
-    if (!may(login.role, `${r.mode as 'restore' | 'capture' | 'shell'}.start`)) {
-      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-refused', mac: r.mac, detail: `mode ${r.mode} (console), user ${who} (${login.role})` });
-      return { error: `the account ${who} (${login.role}) may not start a ${r.mode}` };
-    }
+    const c = await this.#check(r, from, 'console');
+    if (!c.ok) return { error: c.text.charAt(0).toLowerCase() + c.text.slice(1) };
     if (image && !NAME_PATTERN.test(image)) return { error: `not an image name: ${image.slice(0, 100)} (letters, digits, dot, dash, underscore)` };
-    o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode} (console), user ${who}` });
-    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from, user: who, chain: 'grub' });
-    const token = o.sessions.open({ mac: r.mac, mode: r.mode, image: image || null, task: null, user: login.user, issuedTo: from }, o.sessionLimits, this.#now());
+    this.#loggedIn(r, image, from, c.who, 'console');
+    const token = o.sessions.open({ mac: r.mac, mode: r.mode, image: image || null, task: null, user: c.user, issuedTo: from }, o.sessionLimits, this.#now());
     o.log.secret(token, true);
     return { token };
   }
@@ -213,35 +235,16 @@ export class BootFace {
     if (!o.http && r.mode !== 'shell') {
       return this.#message(t, 'no HTTP face', `netrestore: ${r.mode} needs HTTP on the server (--http-port), which is off`, { delaySeconds: 5, back: true });
     }
-    // Keyed by the address the request came from: the MAC in the URL is whatever the client writes there.
-    const wait = this.#guard.wait(from, this.#now());
-    if (wait > 0) return this.#message(t, 'too many attempts', `Too many wrong logins from this machine: wait ${wait} s`, { delaySeconds: wait, back: true });
-    const login = await o.checkLogin(r.username, r.password);
-    if (!login.ok) {
-      const delay = this.#guard.failed(from, this.#now());
-      // The name only when it is an account's: a password typed into the name field must not reach the log.
-      const who = login.knownUser ? `user ${r.username}` : 'an unknown user name';
-      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-failed', mac: r.mac, detail: `mode ${r.mode}, ${who}; next try in ${delay} s` });
-      o.log.warn('boot.login-failed', { mac: r.mac, mode: r.mode, from, user: login.knownUser ? r.username : undefined, nextWaitSeconds: delay });
-      return this.#message(t, 'wrong login', 'Wrong user name or password', { delaySeconds: 2, back: true });
-    }
-    this.#guard.succeeded(from);
-    const who = login.user ?? 'menu user';
-    if (!may(login.role, `${r.mode as 'restore' | 'capture' | 'shell'}.start`)) {
-      o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login-refused', mac: r.mac, detail: `mode ${r.mode}, user ${who} (${login.role})` });
-      o.log.warn('boot.login-refused', { mac: r.mac, mode: r.mode, from, user: who, role: login.role });
-      return this.#message(t, 'not allowed', `The account ${who} (${login.role}) may not start a ${r.mode}`, { delaySeconds: 3, back: true });
-    }
+    const c = await this.#check(r, from, 'ipxe');
+    if (!c.ok) return this.#message(t, c.title, c.text, { delaySeconds: c.delaySeconds, back: true });
+    // A capture session may publish the name it is given only: it must be one.
     if (r.mode === 'capture' && image !== '' && !NAME_PATTERN.test(image)) {
       return this.#message(t, 'bad image name', `Not an image name: ${image.slice(0, 100)} (letters, digits, dot, dash, underscore)`, { delaySeconds: 3, back: true });
     }
     if (r.mode === 'restore' && (!NAME_PATTERN.test(image) || !(await o.http?.store.readManifest(image)))) {
       return this.#message(t, 'no such image', `There is no image named ${image}`, { delaySeconds: 3, back: true });
     }
-    // A capture session may publish the name it is given only: it must be one.
-    if (r.mode === 'capture' && image && !NAME_PATTERN.test(image)) return this.#message(t, 'bad image name', 'That is not a valid image name', { delaySeconds: 3, back: true });
-    o.audit.record({ actor: `host ${r.mac} (${from})`, action: 'login', mac: r.mac, image: image || null, detail: `mode ${r.mode}, user ${who}` });
-    o.log.info('boot.login', { mac: r.mac, mode: r.mode, image: image || undefined, from, user: who });
-    return this.#environment(t, r.mode, r.mac, image || null, null, null, { user: login.user, from });
+    this.#loggedIn(r, image, from, c.who, 'ipxe');
+    return this.#environment(t, r.mode, r.mac, image || null, null, null, { user: c.user, from });
   }
 }
