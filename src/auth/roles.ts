@@ -34,13 +34,15 @@ export const ACTIONS = [
   'restore.start',
   'capture.start',
   'shell.start',
+  'images.verify',
+  'drills.start',
   'users.manage',
   'settings.change',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
 const VIEWER: readonly Action[] = ['images.list', 'images.read', 'hosts.read', 'history.read', 'audit.read'];
-const OPERATOR: readonly Action[] = [...VIEWER, 'chunks.read', 'chunks.write', 'images.publish', 'progress.report', 'tasks.report', 'tasks.write', 'hosts.write', 'restore.start', 'capture.start', 'shell.start'];
+const OPERATOR: readonly Action[] = [...VIEWER, 'chunks.read', 'chunks.write', 'images.publish', 'progress.report', 'tasks.report', 'tasks.write', 'hosts.write', 'restore.start', 'capture.start', 'shell.start', 'images.verify', 'drills.start'];
 const GRANTS: Record<Role, ReadonlySet<Action>> = {
   viewer: new Set(VIEWER),
   operator: new Set(OPERATOR),

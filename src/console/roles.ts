@@ -1,27 +1,31 @@
 /**
- * What each role may do in the console, in one table: viewers read;
- * operators also make and cancel tasks, edit hosts, verify images and start
- * drills; admins also delete images. Every handler asks `may`.
+ * What each role may do in the console: the console's buttons named after
+ * the one role table (auth/roles.ts), so the console, the API and the boot
+ * menu cannot disagree: viewers read; operators also make and cancel tasks,
+ * edit hosts, verify images and start drills; admins also delete images.
+ * Every handler asks `may`.
  */
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
-export type ConsoleRole = (typeof ROLES)[number];
+import { may as roleMay, ROLES, type Action as RoleAction, type Role } from '../auth/roles.ts';
+
+export { ROLES };
+export type ConsoleRole = Role;
 
 export const ACTIONS = ['read', 'host-edit', 'task-create', 'task-cancel', 'image-verify', 'drill-start', 'image-remove'] as const;
 export type Action = (typeof ACTIONS)[number];
 
-const LEAST: Record<Action, ConsoleRole> = {
-  read: 'viewer',
-  'host-edit': 'operator',
-  'task-create': 'operator',
-  'task-cancel': 'operator',
-  'image-verify': 'operator',
-  'drill-start': 'operator',
-  'image-remove': 'admin',
+const GRANT: Record<Action, RoleAction> = {
+  read: 'hosts.read',
+  'host-edit': 'hosts.write',
+  'task-create': 'tasks.write',
+  'task-cancel': 'tasks.write',
+  'image-verify': 'images.verify',
+  'drill-start': 'drills.start',
+  'image-remove': 'images.delete',
 };
 
 /** Whether a role may do an action. Pure. */
 export function may(role: ConsoleRole, action: Action): boolean {
-  return ROLES.indexOf(role) >= ROLES.indexOf(LEAST[action]);
+  return roleMay(role, GRANT[action]);
 }
 
 /** Every action a role may do, for the templates (buttons a role cannot use are not drawn). */
