@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { NetrestoreError } from '../shared/errors.ts';
 import { formatBytes } from '../shared/progress.ts';
 import { ROOT_LINE } from './linux-disk.ts';
+import { withRangeLoop } from '../shared/range-loop.ts';
 import { agentRestores, blankDisk, bootRestoredDisk, createTask, exitsWithin, MAC, NET, network, networkVm, step, type Drill } from './parts.ts';
 
 /** The disks the drill can make. */
@@ -108,12 +109,7 @@ async function ext4Bytes(disk: string, offset: number, bytes: number): Promise<n
 
 /** A read-only loop device over one partition of a disk file. */
 async function onPartition<T>(disk: string, offset: number, bytes: number, fn: (dev: string) => Promise<T>): Promise<T> {
-  const dev = (await execa('losetup', ['-f', '--show', '-r', '-o', String(offset), '--sizelimit', String(bytes), disk])).stdout.trim();
-  try {
-    return await fn(dev);
-  } finally {
-    await execa('losetup', ['-d', dev], { reject: false });
-  }
+  return withRangeLoop(disk, offset, bytes, { readOnly: true, fail: (why) => new Error(`no loop device over the restored partition: ${why}`) }, fn);
 }
 
 /**

@@ -14,6 +14,7 @@ import type { DiskReader } from '../shared/disk-reader.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 import { isZero } from '../shared/format.ts';
 import type { TableSummary } from '../shared/partitions.ts';
+import { attachRangeLoop } from '../shared/range-loop.ts';
 
 const MIB = 1024 * 1024;
 /** GPT keeps a backup entry array and header after the last usable sector: 33 sectors of 512 bytes, 6 of 4096. */
@@ -115,9 +116,9 @@ export async function makeMinimalForm(reader: DiskReader, table: Pick<TableSumma
   if (table.type === 'none') return { reason: 'no partition table' };
   const last = table.partitions.find((p) => p.index === plan.index)!;
   await sparseCopy(reader, out);
-  const loop = await execa('losetup', ['-f', '--show', '-o', String(last.start), '--sizelimit', String(last.size), out], { reject: false });
-  if (loop.exitCode !== 0) throw fail(`no loop device for the minimal form's partition ${plan.index} (${lastLine(loop.stderr)})`);
-  const dev = loop.stdout.trim();
+  const loop = await attachRangeLoop(out, last.start, last.size);
+  if ('reason' in loop) throw fail(`no loop device for the minimal form's partition ${plan.index} (${loop.reason})`);
+  const dev = loop.dev;
   let fsBytes: number;
   try {
     const sub = (run: ShrinkRun, size: number) => run.argv.map((a) => (a === '{dev}' ? dev : a === '{size}' ? String(size) : a));
@@ -138,7 +139,7 @@ export async function makeMinimalForm(reader: DiskReader, table: Pick<TableSumma
       fsBytes = await extBytes(dev);
     }
   } finally {
-    await execa('losetup', ['-d', dev], { reject: false });
+    await loop.detach();
   }
   const layout = minimalLayout({ tableType: table.type, start: last.start, fsBytes, originalSize: last.size, sectorSize: reader.sectorSize, sourceBytes: reader.size, exact: plan.tool.fs === 'ntfs' });
   const sfdisk = await execa('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', '-N', String(plan.index), out], { input: `${last.start / reader.sectorSize},${layout.sectors}\n`, reject: false });

@@ -16,6 +16,7 @@ import { blockGeometry } from '../shared/disk-reader.ts';
 import { planGrow, swapResize, toolArgv, type FsStep, type GrowPlan } from './grow-plan.ts';
 import { relocateGptBackup } from './target.ts';
 import { partitionNode } from '../shared/partition-node.ts';
+import { withRangeLoop } from '../shared/range-loop.ts';
 
 export interface GrowTarget {
   path: string;
@@ -187,14 +188,7 @@ async function withPartitionDevice<T>(t: GrowTarget, index: number, offset: numb
     const node = await partitionNode(t.path, index, offset, bytes);
     if (node) return fn(node);
   }
-  const loop = await execa('losetup', ['-f', '--show', '-o', String(offset), '--sizelimit', String(bytes), t.path], { reject: false });
-  if (loop.exitCode !== 0) throw fail(`no loop device for partition ${index} of ${t.path} (${lastLine(loop.stderr)})`);
-  const dev = loop.stdout.trim();
-  try {
-    return await fn(dev);
-  } finally {
-    await execa('losetup', ['-d', dev], { reject: false });
-  }
+  return withRangeLoop(t.path, offset, bytes, { fail: (why) => fail(`no loop device for partition ${index} of ${t.path} (${why})`) }, fn);
 }
 
 async function growSwap(t: GrowTarget, offset: number, bytes: number): Promise<void> {

@@ -12,6 +12,7 @@ import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { partitionNode } from './partition-node.ts';
+import { attachRangeLoop } from './range-loop.ts';
 import type { TableSummary } from './partitions.ts';
 import { mappedUse, parseDomainMap, wholeUse, type Extent, type PartitionUse } from './used-areas.ts';
 
@@ -145,13 +146,9 @@ async function partitionSource(disk: string, isDevice: boolean, p: { index: numb
     const node = await partitionNode(disk, p.index, p.start);
     if (node) return { path: node, release: none };
   }
-  const r = await run('losetup', ['-r', '-f', '--show', '-o', String(p.start), '--sizelimit', String(p.size), disk]);
-  const dev = r.stdout.trim();
-  if (r.exitCode !== 0 || !dev.startsWith('/dev/')) {
-    const why = r.exitCode === 127 ? 'losetup is not installed (util-linux)' : r.stderr.trim().split('\n').at(-1) || `losetup exited with ${r.exitCode}`;
-    return { reason: `no loop device over the partition (${why}; mapping needs root)` };
-  }
-  return { path: dev, release: async () => void (await run('losetup', ['-d', dev])) };
+  const loop = await attachRangeLoop(disk, p.start, p.size, { readOnly: true, run });
+  if ('reason' in loop) return { reason: `no loop device over the partition (${loop.reason}; mapping needs root)` };
+  return { path: loop.dev, release: loop.detach };
 }
 
 /**
