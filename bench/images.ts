@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLan, netnsAvailable, type Lan } from '../src/drill/netns.ts';
 import { makeDisk, withLoop, type TestDisk, type TestFile, type TestFs } from '../test/helpers/fs-disks.ts';
+import { median, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: {
@@ -54,7 +55,6 @@ if (process.getuid?.() !== 0 || !netnsAvailable()) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'nr-bench-images-'));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 
 /** Live files: 8 MiB each, alternately random and text (a server's mix of compressed and plain data). */
@@ -67,14 +67,6 @@ function liveFiles(totalMiB: number): TestFile[] {
     files.push({ path: `data/file-${i}.bin`, data });
   }
   return files;
-}
-
-async function timed(what: string, f: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await f();
-  const s = (performance.now() - t0) / 1000;
-  console.log(`  ${what.padEnd(56)} ${s.toFixed(2)} s`);
-  return s;
 }
 
 /** A fresh target the size of the disk, after a sync: no run pays for another's writeback. */

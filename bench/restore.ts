@@ -33,6 +33,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createLan, netnsAvailable, type Lan } from '../src/drill/netns.ts';
+import { median, timed } from './lib.ts';
 
 const { values } = parseArgs({
   options: { 'size-mib': { type: 'string', default: '2048' }, rounds: { type: 'string', default: '5' }, 'link-mbit': { type: 'string', default: '1000' } },
@@ -49,15 +50,6 @@ const dir = mkdtempSync(join(tmpdir(), 'nr-bench-restore-'));
 type Run = (cmd: string, args: string[]) => ReturnType<typeof execa>;
 const here: Run = (cmd, args) => execa(cmd, args);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
-async function timed(what: string, f: () => Promise<unknown>): Promise<number> {
-  const t0 = performance.now();
-  await f();
-  const s = (performance.now() - t0) / 1000;
-  console.log(`  ${what.padEnd(52)} ${s.toFixed(2)} s`);
-  return s;
-}
 
 function makeDisk(path: string): void {
   const fd = openSync(path, 'w');

@@ -16,6 +16,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from './lib.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'size-mb': { type: 'string', default: '40' } } });
 const RUNS = Number(values.runs);
@@ -90,7 +91,6 @@ async function fetch(name: string, client: Client, port: number): Promise<number
   return SIZE / 1e6 / s;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const results: Record<string, number[]> = {
   'tftpd-hpa curl-1468': [],
   'netrestore curl-1468': [],
