@@ -9,7 +9,9 @@
  * smallest disk) is pure; makeMinimalForm carries it out on a sparse copy.
  */
 import { execa } from 'execa';
-import { open } from 'node:fs/promises';
+import { mkdtemp, open, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DiskReader } from '../shared/disk-reader.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 import { isZero } from '../shared/format.ts';
@@ -20,7 +22,7 @@ const MIB = 1024 * 1024;
 /** GPT keeps a backup entry array and header after the last usable sector: 33 sectors of 512 bytes, 6 of 4096. */
 const gptTail = (sectorSize: number) => 1 + Math.ceil((128 * 128) / sectorSize);
 
-/** A command; `{dev}` is the partition's device, `{size}` the size the filesystem shrinks to. */
+/** A command; `{dev}` is the partition's device, `{mnt}` where it is mounted, `{size}` the size the filesystem shrinks to. */
 export interface ShrinkRun {
   argv: string[];
   ok: number[];
@@ -32,6 +34,8 @@ export type ShrinkTool =
   | { fs: 'ext'; runs: ShrinkRun[] }
   /** NTFS: `probe` says the smallest size (ntfsShrinkTo), then `runs` shrink to it. */
   | { fs: 'ntfs'; probe: ShrinkRun; runs: ShrinkRun[] }
+  /** btrfs shrinks only while mounted: `probe` estimates its smallest size (btrfsShrinkTo), `runs` shrink, `check` reads it through once unmounted. */
+  | { fs: 'btrfs'; probe: ShrinkRun; runs: ShrinkRun[]; check: ShrinkRun }
   | { reason: string };
 
 export function shrinkTool(fs: string | undefined): ShrinkTool {
@@ -45,7 +49,14 @@ export function shrinkTool(fs: string | undefined): ShrinkTool {
     return { fs: 'ntfs', probe: { argv: ['ntfsresize', '--info', '--force', '{dev}'], ok: [0] }, runs: [resize(true), resize(false)] };
   }
   if (f === 'xfs') return { reason: 'XFS cannot shrink: the image restores only onto a disk at least as large as the original' };
-  if (f === 'btrfs') return { reason: 'shrinking btrfs is not done yet: the image restores only onto a disk at least as large as the original' };
+  if (f === 'btrfs') {
+    return {
+      fs: 'btrfs',
+      probe: { argv: ['btrfs', 'inspect-internal', 'min-dev-size', '{mnt}'], ok: [0] },
+      runs: [{ argv: ['btrfs', 'filesystem', 'resize', '{size}', '{mnt}'], ok: [0] }],
+      check: { argv: ['btrfs', 'check', '--readonly', '{dev}'], ok: [0] },
+    };
+  }
   return { reason: `${fs ?? 'an unknown filesystem'} cannot be shrunk by netrestore: the image restores only onto a disk at least as large as the original` };
 }
 
@@ -58,6 +69,19 @@ export function ntfsShrinkTo(info: string, current: number): number | undefined 
   const min = Number(/You might resize at (\d+) bytes/.exec(info)?.[1]);
   if (!Number.isSafeInteger(min) || min <= 0) return undefined;
   const to = (Math.ceil(min / MIB) + 1) * MIB;
+  return to < current ? to : undefined;
+}
+
+/**
+ * The size a btrfs filesystem shrinks to, from `btrfs inspect-internal
+ * min-dev-size` ("N bytes (…)"): an estimate from its allocated chunks, so
+ * with room for the relocation the shrink itself needs: a tenth more, at least
+ * 64 MiB, rounded up to a MiB; never more than it is now.
+ */
+export function btrfsShrinkTo(out: string, current: number): number | undefined {
+  const min = Number(/^(\d+) bytes/m.exec(out)?.[1]);
+  if (!Number.isSafeInteger(min) || min <= 0) return undefined;
+  const to = Math.max(256 * MIB, Math.ceil((min + Math.max(64 * MIB, min / 10)) / MIB) * MIB);
   return to < current ? to : undefined;
 }
 
@@ -121,9 +145,9 @@ export async function makeMinimalForm(reader: DiskReader, table: Pick<TableSumma
   const dev = loop.dev;
   let fsBytes: number;
   try {
-    const sub = (run: ShrinkRun, size: number) => run.argv.map((a) => (a === '{dev}' ? dev : a === '{size}' ? String(size) : a));
-    const exec = async (run: ShrinkRun, size = 0) => {
-      const argv = sub(run, size);
+    const sub = (run: ShrinkRun, size: number, mnt: string) => run.argv.map((a) => (a === '{dev}' ? dev : a === '{mnt}' ? mnt : a === '{size}' ? String(size) : a));
+    const exec = async (run: ShrinkRun, size = 0, mnt = '') => {
+      const argv = sub(run, size, mnt);
       const r = await execa(argv[0]!, argv.slice(1), { reject: false, all: true, input: run.input ?? '' });
       if (!run.ok.includes(r.exitCode ?? -1)) throw fail(`the image's minimal form could not be made: \`${argv.join(' ')}\` failed (exit ${r.exitCode ?? r.signal}: ${lastLine(r.all ?? '')})`);
       return r.all ?? '';
@@ -134,6 +158,17 @@ export async function makeMinimalForm(reader: DiskReader, table: Pick<TableSumma
       for (const run of plan.tool.runs) await exec(run, size);
       // ntfsresize puts the backup boot sector in the last sector of `size`: the partition ends right there.
       fsBytes = size;
+    } else if (plan.tool.fs === 'btrfs') {
+      const tool = plan.tool;
+      const shrunk = await onMounted(dev, async (mnt) => {
+        const size = btrfsShrinkTo(await exec(tool.probe, 0, mnt), last.size);
+        if (size === undefined) return { reason: 'the btrfs filesystem is already at its smallest size' };
+        for (const run of tool.runs) await exec(run, size, mnt);
+        return size;
+      });
+      if (typeof shrunk !== 'number') return shrunk;
+      await exec(tool.check);
+      fsBytes = shrunk;
     } else {
       for (const run of plan.tool.runs) await exec(run);
       fsBytes = await extBytes(dev);
@@ -154,6 +189,27 @@ export async function makeMinimalForm(reader: DiskReader, table: Pick<TableSumma
     if (r.exitCode !== 0) throw fail(`the minimal form's GPT could not be written at its new end (${lastLine(r.stderr)})`);
   }
   return { path: out, index: plan.index, partitionBytes: layout.partitionBytes, diskBytes: layout.diskBytes };
+}
+
+/**
+ * Run `fn` with the btrfs filesystem on `dev` mounted, unmounted afterwards.
+ * A server whose kernel cannot mount btrfs makes no minimal form (the reason
+ * says so); it does not fail the publish.
+ */
+async function onMounted<T>(dev: string, fn: (mnt: string) => Promise<T>): Promise<T | { reason: string }> {
+  const mnt = await mkdtemp(join(tmpdir(), 'nr-minimal-'));
+  try {
+    const m = await execa('mount', ['-t', 'btrfs', dev, mnt], { reject: false });
+    if (m.exitCode !== 0) return { reason: `btrfs shrinks only while mounted, and this server could not mount the copy (${lastLine(m.stderr)}): the image restores only onto a disk at least as large as the original` };
+    try {
+      return await fn(mnt);
+    } finally {
+      const u = await execa('umount', [mnt], { reject: false });
+      if (u.exitCode !== 0) throw fail(`the minimal form's copy could not be unmounted from ${mnt} (${lastLine(u.stderr)})`);
+    }
+  } finally {
+    await rmdir(mnt).catch(() => {});
+  }
 }
 
 /** An ext filesystem's size from its superblock, as dumpe2fs reads it. */

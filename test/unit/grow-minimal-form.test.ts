@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { minimalLayout, ntfsShrinkTo, planMinimalForm, shrinkTool } from '../../src/images/minimal-form.ts';
+import { btrfsShrinkTo, minimalLayout, ntfsShrinkTo, planMinimalForm, shrinkTool } from '../../src/images/minimal-form.ts';
 
 const MiB = 1024 * 1024;
 
@@ -25,9 +25,24 @@ describe('planMinimalForm', () => {
     expect(p.tool.runs.map((r) => r.argv.join(' '))).toEqual(['ntfsresize --no-action --force --size {size} {dev}', 'ntfsresize --force --size {size} {dev}']);
   });
 
-  it('says why there is no minimal form: XFS, not yet, unknown, logical, no table', () => {
+  it('shrinks btrfs while mounted: min-dev-size for the smallest size, the resize, then a read-only check', () => {
+    const p = planMinimalForm(table('btrfs'));
+    if (p.action !== 'shrink' || p.tool.fs !== 'btrfs') throw new Error('no btrfs plan');
+    expect(p.tool.probe.argv.join(' ')).toBe('btrfs inspect-internal min-dev-size {mnt}');
+    expect(p.tool.runs.map((r) => r.argv.join(' '))).toEqual(['btrfs filesystem resize {size} {mnt}']);
+    expect(p.tool.check.argv.join(' ')).toBe('btrfs check --readonly {dev}');
+  });
+
+  it('gives btrfs room past its estimated minimum: a tenth, at least 64 MiB, whole MiB, at least 256 MiB, never more than now', () => {
+    expect(btrfsShrinkTo('120586240 bytes (115.00MiB)\n', 1024 * MiB)).toBe(256 * MiB);
+    expect(btrfsShrinkTo(`${300 * MiB + 5} bytes`, 1024 * MiB)).toBe(365 * MiB);
+    expect(btrfsShrinkTo(`${2000 * MiB} bytes (2.00GiB)`, 4096 * MiB)).toBe(2200 * MiB);
+    expect(btrfsShrinkTo(`${950 * MiB} bytes`, 1000 * MiB)).toBeUndefined();
+    expect(btrfsShrinkTo('ERROR: not a btrfs filesystem', 1024 * MiB)).toBeUndefined();
+  });
+
+  it('says why there is no minimal form: XFS, unknown, logical, no table', () => {
     expect(planMinimalForm(table('xfs'))).toMatchObject({ action: 'none', reason: expect.stringMatching(/^XFS cannot shrink/) });
-    expect(planMinimalForm(table('btrfs'))).toMatchObject({ action: 'none', reason: expect.stringMatching(/shrinking btrfs is not done yet/) });
     expect(planMinimalForm(table(undefined))).toMatchObject({ action: 'none', reason: expect.stringMatching(/an unknown filesystem cannot be shrunk/) });
     const logical = table('ext4', 'mbr');
     logical.partitions[1]!.type = '05';
@@ -38,7 +53,7 @@ describe('planMinimalForm', () => {
 
   it('the v2 `fs` wins over the table', () => {
     expect(planMinimalForm(table('xfs'), [{ index: 2, fs: 'ext3' }]).action).toBe('shrink');
-    expect('reason' in shrinkTool('btrfs')).toBe(true);
+    expect('reason' in shrinkTool('xfs')).toBe(true);
   });
 });
 
