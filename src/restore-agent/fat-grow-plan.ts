@@ -295,7 +295,8 @@ async function readDirectories(read: ReadAt, b: Bpb, chains: ReturnType<typeof r
         if (c !== 0) throw refuse(`the volume label entry in ${path} points to cluster ${c}`);
         continue;
       }
-      const shown = `${path}${name.toString('latin1').trimEnd()}`;
+      const ext = name.toString('latin1', 8, 11).trimEnd();
+      const shown = `${path}${name.toString('latin1', 0, 8).trimEnd()}${ext ? `.${ext}` : ''}`;
       if (name.equals(DOT) || name.equals(DOTDOT)) {
         const want = name.equals(DOT) ? self : parent;
         // '..' of a directory in the root is 0; some writers put the FAT32 root's cluster there.
