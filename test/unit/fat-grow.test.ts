@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { growFat } from '../../src/restore-agent/fat-grow.ts';
-import { newLayout } from '../../src/restore-agent/fat-grow-plan.ts';
+import { newLayout, planFatGrow } from '../../src/restore-agent/fat-grow-plan.ts';
 import { EOC, getEntry, parseBpb, setEntry, type Bpb } from '../../src/restore-agent/fat-layout.ts';
 import { isNetrestoreError } from '../../src/shared/errors.ts';
 
@@ -320,6 +320,26 @@ describe('refused, nothing written', () => {
     const bpb = await makeFat(32, ['-F', '16'], { fragmented: false });
     patch(bpb.img, (d) => void (d[13] = 3));
     await refusedUnchanged(bpb.img, 64, /3 sectors per cluster/);
+  });
+});
+
+describe('interrupted', () => {
+  it('a grow stopped after its data and directories is a dirty volume: a rerun refuses it, nothing written', async () => {
+    const made = await makeFat(64, ['-F', '32'], { fragmented: false });
+    truncateSync(made.img, 128 * MiB);
+    const d = readFileSync(made.img);
+    const plan = await planFatGrow(async (at, length) => Buffer.from(d.subarray(at, at + length)), 128 * MiB);
+    if ('none' in plan) throw new Error(plan.none);
+    expect(plan.directories.length).toBeGreaterThan(0);
+    // What fat-grow.ts has written when it stops before the FATs.
+    for (const w of [plan.markDirty, ...plan.copies.map((c) => ({ offset: c.to, data: Buffer.from(d.subarray(c.from, c.from + c.length)) })), ...plan.directories]) w.data.copy(d, w.offset);
+    writeFileSync(made.img, d);
+    const f = await execa('fsck.fat', ['-n', made.img], { reject: false, all: true });
+    expect(f.all).toMatch(/Dirty bit is set/);
+    const before = createHash('sha256').update(readFileSync(made.img)).digest('hex');
+    const err = await growFat(made.img, 0, 128 * MiB).catch((e: unknown) => e);
+    expect(isNetrestoreError(err, 'GROW_FAILED') && (err as Error).message).toMatch(/marked dirty/);
+    expect(createHash('sha256').update(readFileSync(made.img)).digest('hex')).toBe(before);
   });
 });
 
