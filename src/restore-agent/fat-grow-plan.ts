@@ -11,7 +11,8 @@
  * on the disk: what was cluster k becomes cluster k − m. Every cluster
  * number is rewritten (FAT entries, directory entries, '.' and '..', the
  * root cluster, FSInfo), and the m clusters the FATs take over are copied
- * first into the new room past the old end, which nothing uses. FAT12/16
+ * first into the new room past the old end, which nothing uses (the FAT32
+ * root's first cluster to the new cluster 2, as fatgen103 asks). FAT12/16
  * move their fixed root directory along with the FATs, and may not pass
  * their type's cluster limit (changing the type is not allowed).
  *
@@ -102,9 +103,16 @@ export async function planFatGrow(read: ReadAt, partitionBytes: number): Promise
   // The clusters the grown FATs (and a FAT12/16 root directory) take over: old numbers 2 … m+1.
   const moved = new Map<number, number>();
   let dest = N + 2;
+  // fatgen103: a tool that moves the FAT32 root should put its first cluster at cluster 2 (old m+2), where
+  // repair tools look for it: whatever lies there moves to the new room first (the copies keep this order).
+  const firstFree = m + 2;
+  if (t === 32 && m > 0 && b.rootCluster <= m + 1 && firstFree <= N + 1 && chains.next[firstFree] !== BAD[t]) {
+    if (chains.next[firstFree] !== 0) moved.set(firstFree, dest++);
+    moved.set(b.rootCluster, firstFree);
+  }
   for (let k = 2; k <= m + 1; k++) {
     const v = chains.next[k]!;
-    if (v === 0) continue;
+    if (v === 0 || moved.has(k)) continue;
     if (v === BAD[t]) throw refuse(`cluster ${k}, where the grown FAT goes, is marked bad`);
     moved.set(k, dest++);
   }

@@ -180,6 +180,9 @@ describe('FAT32', () => {
     expect(r.moved).toBeGreaterThan(100);
     expect(after.fatSectors).toBeGreaterThan(before.bpb.fatSectors);
     expect(after.totalSectors).toBe((128 * MiB) / 512);
+    // The root directory, at cluster 2 before, is at cluster 2 again (fatgen103 asks it of tools that move it).
+    expect([before.bpb.rootCluster, after.rootCluster]).toEqual([2, 2]);
+    expect((await m('minfo', ['-i', made.img, '::'])).stdout).toMatch(/rootCluster=2\n/);
     const clusterBytes = after.sectorsPerCluster * 512;
     expect(free - before.free).toBe((after.clusters - before.bpb.clusters) * clusterBytes);
     // The backup boot sector is the new one too.
