@@ -64,7 +64,9 @@ export function parseBpb(b: Buffer): Bpb | { reason: string } {
   if (dataStart >= totalSectors) return { reason: 'its boot sector puts the data region past the end of the filesystem' };
   const clusters = Math.floor((totalSectors - dataStart) / sectorsPerCluster);
   const type: FatType = clusters <= MAX_CLUSTERS[12] ? 12 : clusters <= MAX_CLUSTERS[16] ? 16 : 32;
-  if ((type === 32) !== (fat16Size === 0)) return { reason: `its boot sector mixes FAT32 and FAT${type === 32 ? '12/16' : '32'} fields (${clusters} clusters)` };
+  // The type follows from the cluster count (fatgen103); Linux goes by the FAT size field instead: both must agree.
+  if (fat16Size === 0 && type !== 32) return { reason: `its boot sector has FAT32 fields but only ${clusters} clusters (FAT32 has at least ${MAX_CLUSTERS[16] + 1})` };
+  if (fat16Size !== 0 && type === 32) return { reason: `its boot sector has FAT12/16 fields but ${clusters} clusters (FAT16 has at most ${MAX_CLUSTERS[16]})` };
   if (type === 32 && rootEntries !== 0) return { reason: 'its FAT32 boot sector gives a fixed root directory' };
   if (type !== 32 && rootEntries === 0) return { reason: 'its boot sector gives no root directory' };
   const entryBytes = type === 12 ? 1.5 : type / 8;

@@ -246,6 +246,24 @@ describe('FAT16 and FAT12', () => {
   });
 });
 
+describe('other geometries', () => {
+  it('4096-byte sectors, a single FAT, a 1024-entry FAT16 root, 2 KiB FAT32 clusters with 64 reserved sectors', async () => {
+    const cases: { mib: number; args: string[]; to: number; want: Partial<Bpb> }[] = [
+      { mib: 300, args: ['-F', '32', '-S', '4096'], to: 600, want: { bytesPerSector: 4096, fats: 2 } },
+      { mib: 64, args: ['-F', '32', '-f', '1'], to: 128, want: { bytesPerSector: 512, fats: 1 } },
+      { mib: 32, args: ['-F', '16', '-r', '1024'], to: 64, want: { rootEntries: 1024, fats: 2 } },
+      { mib: 160, args: ['-F', '32', '-s', '4', '-R', '64'], to: 400, want: { sectorsPerCluster: 4, reservedSectors: 64 } },
+    ];
+    for (const c of cases) {
+      const made = await makeFat(c.mib, c.args, { fragmented: false });
+      const { r, after } = await growAndCheck(made, c.to);
+      expect(r, c.args.join(' ')).toMatchObject({ grown: true, toBytes: c.to * MiB });
+      expect(r.moved, c.args.join(' ')).toBeGreaterThan(0);
+      expect(after).toMatchObject(c.want);
+    }
+  });
+});
+
 describe('refused, nothing written', () => {
   const refusedUnchanged = async (img: string, mib: number, why: RegExp) => {
     truncateSync(img, mib * MiB);
@@ -323,6 +341,12 @@ describe('refused, nothing written', () => {
     const bpb = await makeFat(32, ['-F', '16'], { fragmented: false });
     patch(bpb.img, (d) => void (d[13] = 3));
     await refusedUnchanged(bpb.img, 64, /3 sectors per cluster/);
+
+    // mkfs.fat makes it with a warning; Windows would read it as FAT16, Linux as FAT32.
+    const few = join(dir, 'few.img');
+    sparse(few, 64 * MiB);
+    await m('mkfs.fat', ['-F', '32', '-s', '2', few]);
+    await refusedUnchanged(few, 200, /has FAT32 fields but only \d+ clusters \(FAT32 has at least 65525\)/);
   });
 });
 
