@@ -21,11 +21,10 @@
  * is refused before anything is written: a damaged filesystem is never
  * "repaired" here.
  */
-import { NetrestoreError } from '../shared/errors.ts';
-import { BAD, EOC, MAX_CLUSTERS, fatBytesFor, getEntry, moveEntry, parseBpb, type Bpb, type FatType } from './fat-layout.ts';
+import { BAD, MAX_CLUSTERS, fatBytesFor, getEntry, moveEntry, parseBpb, type Bpb, type FatType } from './fat-layout.ts';
+import { firstCluster, readChains, readDirectories, refuse, setFirstCluster, type ReadAt } from './fat-walk.ts';
 
-/** Reads `length` bytes at `offset` from the partition's start. */
-export type ReadAt = (offset: number, length: number) => Promise<Buffer>;
+export type { ReadAt };
 
 export interface FatWrite {
   offset: number;
@@ -55,16 +54,6 @@ export interface FatGrowPlan {
 }
 
 export type FatGrowResult = FatGrowPlan | { none: string };
-
-const refuse = (why: string) => new NetrestoreError('GROW_FAILED', `the FAT filesystem was left as it was, nothing written: ${why}`);
-
-/** A directory read whole: its clusters (old numbers; none for the FAT12/16 root) and bytes. */
-interface Dir {
-  clusters: number[];
-  data: Buffer;
-  /** Byte offsets in `data` of the entries that hold a cluster number. */
-  refs: number[];
-}
 
 /** Plan the grow of the FAT filesystem at the start of a partition of `partitionBytes`. */
 export async function planFatGrow(read: ReadAt, partitionBytes: number): Promise<FatGrowResult> {
@@ -105,10 +94,10 @@ export async function planFatGrow(read: ReadAt, partitionBytes: number): Promise
   let dest = N + 2;
   // fatgen103: a tool that moves the FAT32 root should put its first cluster at cluster 2 (old m+2), where
   // repair tools look for it: whatever lies there moves to the new room first (the copies keep this order).
-  const firstFree = m + 2;
-  if (t === 32 && m > 0 && b.rootCluster <= m + 1 && firstFree <= N + 1 && chains.next[firstFree] !== BAD[t]) {
-    if (chains.next[firstFree] !== 0) moved.set(firstFree, dest++);
-    moved.set(b.rootCluster, firstFree);
+  const newTwo = m + 2;
+  if (t === 32 && m > 0 && b.rootCluster <= m + 1 && newTwo <= N + 1 && chains.next[newTwo] !== BAD[t]) {
+    if (chains.next[newTwo] !== 0) moved.set(newTwo, dest++);
+    moved.set(b.rootCluster, newTwo);
   }
   for (let k = 2; k <= m + 1; k++) {
     const v = chains.next[k]!;
@@ -206,133 +195,6 @@ export async function planFatGrow(read: ReadAt, partitionBytes: number): Promise
     boot: { offset: 0, data: newBoot },
     ...(capped ? { warning: `its FAT${t} filesystem grew to ${fsGrew} bytes, ${capped}` } : {}),
   };
-}
-
-/** The FAT as links, checked: every entry in range, no cluster reached twice, no loop. */
-function readChains(fat: Buffer, b: Bpb): { next: Uint32Array; heads: Set<number>; length: (head: number) => number; bad: number } {
-  const t = b.type;
-  const N = b.clusters;
-  const next = new Uint32Array(N + 2);
-  const into = new Uint8Array(N + 2);
-  let inUse = 0;
-  let bad = 0;
-  for (let k = 2; k <= N + 1; k++) {
-    const v = getEntry(fat, t, k);
-    next[k] = v;
-    if (v === 0) continue;
-    if (v === BAD[t]) {
-      bad++;
-      continue;
-    }
-    inUse++;
-    if (v >= EOC[t]) continue;
-    if (v < 2 || v > N + 1) throw refuse(`its FAT entry for cluster ${k} points to ${v}, outside its ${N} clusters`);
-    if (into[v]) throw refuse(`cluster ${v} is in two chains (cross-linked)`);
-    into[v] = 1;
-  }
-  const heads = new Set<number>();
-  const lengths = new Map<number, number>();
-  let reached = 0;
-  for (let k = 2; k <= N + 1; k++) {
-    const v = next[k]!;
-    if (v === 0 || v === BAD[t] || into[k]) continue;
-    heads.add(k);
-    let n = 1;
-    for (let c = k; next[c]! < EOC[t]; c = next[c]!) {
-      if (next[next[c]!] === 0 || next[next[c]!] === BAD[t]) throw refuse(`cluster ${c}'s chain continues into cluster ${next[c]}, which is free or bad`);
-      n++;
-    }
-    lengths.set(k, n);
-    reached += n;
-  }
-  // Every cluster in use belongs to exactly one chain from a head; what is left over lies on a loop.
-  if (reached !== inUse) throw refuse(`${inUse - reached} of its clusters in use form a loop`);
-  return { next, heads, length: (h) => lengths.get(h) ?? 0, bad };
-}
-
-const DOT = Buffer.from('.          ', 'latin1');
-const DOTDOT = Buffer.from('..         ', 'latin1');
-
-function firstCluster(d: Buffer, at: number, t: FatType): number {
-  return (t === 32 ? d.readUInt16LE(at + 20) << 16 : 0) + d.readUInt16LE(at + 26);
-}
-
-function setFirstCluster(d: Buffer, at: number, t: FatType, c: number): void {
-  if (t === 32) d.writeUInt16LE(c >>> 16, at + 20);
-  d.writeUInt16LE(c & 0xffff, at + 26);
-}
-
-/** Every directory from the root down, checked against the FAT: each chain owned once, files as long as their chains. */
-async function readDirectories(read: ReadAt, b: Bpb, chains: ReturnType<typeof readChains>): Promise<Dir[]> {
-  const t = b.type;
-  const bps = b.bytesPerSector;
-  const clusterBytes = b.sectorsPerCluster * bps;
-  const owned = new Set<number>();
-  const own = (c: number, what: string) => {
-    if (!chains.heads.has(c)) throw refuse(`${what} starts at cluster ${c}, which is not the start of a chain in use`);
-    if (owned.has(c)) throw refuse(`${what} starts at cluster ${c}, which another entry owns too (cross-linked)`);
-    owned.add(c);
-  };
-  const readChain = async (head: number): Promise<{ clusters: number[]; data: Buffer }> => {
-    const clusters: number[] = [];
-    for (let c = head; ; c = chains.next[c]!) {
-      clusters.push(c);
-      if (chains.next[c]! >= EOC[t]) break;
-    }
-    const parts = await Promise.all(clusters.map((c) => read((b.dataStart + (c - 2) * b.sectorsPerCluster) * bps, clusterBytes)));
-    return { clusters, data: Buffer.concat(parts) };
-  };
-
-  const dirs: Dir[] = [];
-  // [directory's first cluster (0: the root), its parent's, its path]
-  const todo: [number, number, string][] = [[0, 0, '/']];
-  if (t === 32) own(b.rootCluster, 'the root directory');
-  while (todo.length) {
-    const [self, parent, path] = todo.pop()!;
-    const whole = self !== 0 ? await readChain(self) : t === 32 ? await readChain(b.rootCluster) : { clusters: [], data: await read((b.reservedSectors + b.fats * b.fatSectors) * bps, b.rootEntries * 32) };
-    const dir: Dir = { ...whole, refs: [] };
-    const d = dir.data;
-    for (let at = 0; at + 32 <= d.length; at += 32) {
-      if (d[at] === 0) break;
-      if (d[at] === 0xe5) continue;
-      const attr = d[at + 11]!;
-      if ((attr & 0x3f) === 0x0f) continue; // a long-name part
-      const c = firstCluster(d, at, t);
-      const name = d.subarray(at, at + 11);
-      if (attr & 0x08) {
-        if (c !== 0) throw refuse(`the volume label entry in ${path} points to cluster ${c}`);
-        continue;
-      }
-      const ext = name.toString('latin1', 8, 11).trimEnd();
-      const shown = `${path}${name.toString('latin1', 0, 8).trimEnd()}${ext ? `.${ext}` : ''}`;
-      if (name.equals(DOT) || name.equals(DOTDOT)) {
-        const want = name.equals(DOT) ? self : parent;
-        // '..' of a directory in the root is 0; some writers put the FAT32 root's cluster there.
-        const ok = c === want || (name.equals(DOTDOT) && parent === 0 && t === 32 && c === b.rootCluster);
-        if (self === 0 || !ok) throw refuse(`the '${name.toString('latin1').trim()}' entry of ${path} points to cluster ${c}, not ${want}`);
-        if (c !== 0) dir.refs.push(at);
-        continue;
-      }
-      if (attr & 0x10) {
-        if (c === 0) throw refuse(`directory ${shown} has no cluster`);
-        own(c, `directory ${shown}`);
-        dir.refs.push(at);
-        todo.push([c, self, `${shown}/`]);
-        continue;
-      }
-      const size = d.readUInt32LE(at + 28);
-      if (c === 0) {
-        if (size !== 0) throw refuse(`file ${shown} has ${size} bytes and no cluster`);
-        continue;
-      }
-      own(c, `file ${shown}`);
-      const want = Math.ceil(size / clusterBytes);
-      if (chains.length(c) !== want) throw refuse(`file ${shown} has ${size} bytes but a chain of ${chains.length(c)} clusters`);
-      dir.refs.push(at);
-    }
-    dirs.push(dir);
-  }
-  return dirs;
 }
 
 /** The grown FAT's size, the clusters it covers and the shift m, for a partition of `bytes`; or why it does not grow. */
