@@ -64,7 +64,7 @@ export async function planFatGrow(read: ReadAt, partitionBytes: number): Promise
   const bps = b.bytesPerSector;
   const boot = await read(0, bps);
   const t = b.type;
-  if (boot[b.stateOffset]! & 1) throw refuse('it is marked dirty (not cleanly unmounted); check it with fsck.fat where it runs');
+  if (boot[b.stateOffset]! & 1) throw refuse('it is marked dirty (not cleanly unmounted); check it with fsck.fat or chkdsk first');
   if (b.totalSectors * bps > partitionBytes) throw refuse(`it is larger (${b.totalSectors * bps} bytes) than its partition (${partitionBytes})`);
 
   const fatBytes = b.fatSectors * bps;
@@ -77,7 +77,7 @@ export async function planFatGrow(read: ReadAt, partitionBytes: number): Promise
     const clean = t === 32 ? 0x08000000 : 0x8000;
     const noError = t === 32 ? 0x04000000 : 0x4000;
     const e1 = getEntry(fat, t, 1);
-    if (!(e1 & clean)) throw refuse('its FAT says it was not cleanly unmounted; check it with fsck.fat where it runs');
+    if (!(e1 & clean)) throw refuse('its FAT says it was not cleanly unmounted; check it with fsck.fat or chkdsk first');
     if (!(e1 & noError)) throw refuse('its FAT records a disk I/O error; check the disk and the filesystem first');
   }
 

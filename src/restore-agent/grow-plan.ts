@@ -117,7 +117,7 @@ export function fsStep(fs: string | undefined): { step: FsStep } | { warning: st
       return { step: { fs: name, runs: [], swapHeader: true, later: 'run `swapoff`, `mkswap` with its UUID and label, and `swapon` once the system runs' } };
     case 'fat':
       // fatresize (libparted) aborts on `-s max` and rewrites the partition entry: our own grower (README's design notes).
-      return { step: { fs: name, runs: [], fatGrow: true, later: 'grow it with a partition editor once the system runs (FAT grows only while unmounted)' } };
+      return { step: { fs: name, runs: [], fatGrow: true, later: 'grow it with a partition editor such as GParted from a live system (FAT grows only while unmounted)' } };
     case 'exfat':
       return { warning: `its exFAT filesystem keeps its old size (no tool grows exFAT in place); the partition's new room is unused until the filesystem is grown with a partition editor` };
     default:

@@ -5,10 +5,11 @@
  * Checked with tools that are not ours: fsck.fat -n -v (clean, and the size
  * it reports), mtools at the partition's offset (free space, the volume's
  * serial and label, every file's name and bytes). FAT32 fills the partition;
- * FAT16 stops at its type's cluster limit and the report says so.
+ * FAT16 stops at its type's cluster limit and the report says so; a FAT32
+ * marked dirty is left as it was, with the reason in `growWarning`.
  */
 import { execa } from 'execa';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,16 +21,23 @@ const TOKEN = 'test-admin-token-fat-grow-0123';
 const dir = mkdtempSync(join(tmpdir(), 'nr-fat-grow-'));
 const store = join(dir, 'store');
 let served: Served;
-const disks: Record<'fat32' | 'fat16', TestDisk> = {} as never;
+const disks: Record<'fat32' | 'fat16' | 'dirty', TestDisk> = {} as never;
 
 const nr = (args: string[]) => execa(BIN, args, { reject: false, all: true, env: {} });
 const restoreArgs = (image: string, target: string, json: boolean) => ['restore', '--server', `http://127.0.0.1:${PORT}`, '--token', TOKEN, '--image', image, '--target', target, '--yes', ...(json ? ['--json'] : [])];
 const mtools = (cmd: string, args: string[]) => execa(cmd, args, { env: { MTOOLS_SKIP_CHECK: '1' } });
 
 beforeAll(async () => {
-  for (const fs of ['fat32', 'fat16'] as const) {
-    disks[fs] = await makeDisk(dir, { table: 'gpt', name: fs, partitions: [{ fs: 'ext4', sizeMiB: 16 }, { fs, sizeMiB: 64 }] });
-    const r = await nr(['publish', disks[fs].path, '--name', fs, '--images', store, '--no-minimal']);
+  for (const name of ['fat32', 'fat16', 'dirty'] as const) {
+    const fs = name === 'fat16' ? 'fat16' : 'fat32';
+    disks[name] = await makeDisk(dir, { table: 'gpt', name, partitions: [{ fs: 'ext4', sizeMiB: 16 }, { fs, sizeMiB: 64 }] });
+    if (name === 'dirty') {
+      // The FAT32 boot sector's "not cleanly unmounted" bit (byte 65, bit 0), as a crash leaves it.
+      const fd = openSync(disks[name].path, 'r+');
+      writeSync(fd, Buffer.from([1]), 0, 1, disks[name].partitions[1]!.start + 65);
+      closeSync(fd);
+    }
+    const r = await nr(['publish', disks[name].path, '--name', name, '--images', store, '--no-minimal']);
     expect(r.exitCode, r.all).toBe(0);
   }
   served = await startServe(['--dhcp', 'off', '--tftp-port', 'off', '--http-port', String(PORT), '--listen', '127.0.0.1', '--images', store, '--state', join(dir, 'state.db'), '--admin-token', TOKEN]);
@@ -61,7 +69,7 @@ async function fsck(disk: string, offset: number, bytes: number): Promise<{ code
   }
 }
 
-async function restoreOnto2x(fs: 'fat32' | 'fat16') {
+async function restoreOnto2x(fs: 'fat32' | 'fat16' | 'dirty') {
   const disk = disks[fs];
   const size = 2 * statSync(disk.path).size;
   const target = join(dir, `${fs}-big.raw`);
@@ -76,10 +84,16 @@ async function restoreOnto2x(fs: 'fat32' | 'fat16') {
   const before = await fatFacts(disk.path, p.start);
   const after = await fatFacts(target, p.start);
   const check = await fsck(target, p.start, p.size);
-  expect(check.code, check.out).toBe(0);
-  expect(check.out).not.toMatch(/differ|wrong|lost|invalid/i);
+  if (fs === 'dirty') {
+    // What fsck.fat says of the source too: the dirty bit, and a backup boot sector without it.
+    expect(check.out).toMatch(/Dirty bit is set/);
+    expect(check.out.replace(/^.*(differences between boot sector and its backup|65:01\/00|Not automatically fixing|Dirty bit|removing dirty bit|Leaving filesystem unchanged|This is mostly harmless).*$/gm, '')).not.toMatch(/differ|wrong|lost|invalid|fix/i);
+  } else {
+    expect(check.code, check.out).toBe(0);
+    expect(check.out).not.toMatch(/differ|wrong|lost|invalid/i);
+  }
   expect({ serial: after.serial, label: after.label }).toEqual({ serial: before.serial, label: before.label });
-  expect(after.label).toBe(`Volume label is ${fs.toUpperCase()}`);
+  expect(after.label).toBe(`Volume label is ${fs === 'fat16' ? 'FAT16' : 'FAT32'}`);
   expect(await readFilesBack(target, p)).toEqual(expectedFiles(disk, 2));
   rmSync(target);
   return { out, stderr: r.stderr, partitionBytes: p.size, before, after, fsckSectors: check.sectors, size };
@@ -115,5 +129,13 @@ describe('FAT last partitions onto a 2x disk', () => {
     expect(r.fsckSectors * 512).toBeGreaterThan(64 * MiB);
     expect(r.fsckSectors * 512).toBeLessThan(r.partitionBytes);
     expect(r.after.free).toBeGreaterThan(r.before.free + 40 * MiB);
+  }, 300_000);
+
+  it('a FAT32 marked dirty: the partition grows, the filesystem is left as it was and the warning says why', async () => {
+    const r = await restoreOnto2x('dirty');
+    expect(r.out).toMatchObject({ ok: true, verified: true, grown: false });
+    expect(String(r.out.growWarning)).toMatch(/^partition 2 grew to \d+ bytes, but its \w+ filesystem kept its old size: the FAT filesystem was left as it was, nothing written: it is marked dirty .*; check it with fsck.fat or chkdsk first\. The disk as restored is fine: grow it with a partition editor/);
+    expect(r.fsckSectors * 512).toBe(64 * MiB);
+    expect(r.after.free).toBe(r.before.free);
   }, 300_000);
 });
