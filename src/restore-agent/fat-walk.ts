@@ -114,10 +114,12 @@ export async function readDirectories(read: ReadAt, b: Bpb, chains: Chains): Pro
   if (t === 32) own(b.rootCluster, 'the root directory');
   while (todo.length) {
     const [self, parent, path] = todo.pop()!;
-    const whole = self !== 0 ? await readChain(self) : t === 32 ? await readChain(b.rootCluster) : { clusters: [], data: await read((b.reservedSectors + b.fats * b.fatSectors) * bps, b.rootEntries * 32) };
+    const whole = self !== 0 ? await readChain(self) : t === 32 ? await readChain(b.rootCluster) : { clusters: [], data: await read((b.reservedSectors + b.fats * b.fatSectors) * bps, b.rootDirSectors * bps) };
     const dir: Dir = { ...whole, refs: [] };
     const d = dir.data;
-    for (let at = 0; at + 32 <= d.length; at += 32) {
+    // The FAT12/16 root is read in whole sectors (it moves as they are) but holds only rootEntries entries.
+    const end = self === 0 && t !== 32 ? b.rootEntries * 32 : d.length;
+    for (let at = 0; at + 32 <= end; at += 32) {
       if (d[at] === 0) break;
       if (d[at] === 0xe5) continue;
       const attr = d[at + 11]!;
