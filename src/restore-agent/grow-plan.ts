@@ -48,6 +48,8 @@ export interface FsStep {
   runs: ToolRun[];
   /** Swap: its header's size field is rewritten in place, keeping its UUID and label. */
   swapHeader?: true;
+  /** FAT: grown by netrestore's own code (fat-grow.ts), as no tool grows it safely. */
+  fatGrow?: true;
   /** How the admin grows it once the restored system runs, should it not grow here (all of these grow while mounted). */
   later: string;
 }
@@ -114,8 +116,8 @@ export function fsStep(fs: string | undefined): { step: FsStep } | { warning: st
     case 'swap':
       return { step: { fs: name, runs: [], swapHeader: true, later: 'run `swapoff`, `mkswap` with its UUID and label, and `swapon` once the system runs' } };
     case 'fat':
-      // fatresize (libparted) aborts on `-s max`, refuses whenever the FAT itself would have to grow, and rewrites the partition's type: not safe unattended.
-      return { warning: `its FAT filesystem keeps its old size (FAT cannot be grown safely without a person watching); the partition's new room is unused until the filesystem is recreated or grown with a partition editor` };
+      // fatresize (libparted) aborts on `-s max` and rewrites the partition entry: our own grower (README's design notes).
+      return { step: { fs: name, runs: [], fatGrow: true, later: 'grow it with a partition editor such as GParted from a live system (FAT grows only while unmounted)' } };
     case 'exfat':
       return { warning: `its exFAT filesystem keeps its old size (no tool grows exFAT in place); the partition's new room is unused until the filesystem is grown with a partition editor` };
     default:

@@ -17,6 +17,7 @@ import { planGrow, swapResize, toolArgv, type FsStep, type GrowPlan } from './gr
 import { relocateGptBackup } from './target.ts';
 import { partitionNode } from '../shared/partition-node.ts';
 import { withRangeLoop } from '../shared/range-loop.ts';
+import { growFat } from './fat-grow.ts';
 
 export interface GrowTarget {
   path: string;
@@ -71,12 +72,15 @@ export async function growAfterRestore(t: GrowTarget, m: GrowManifest, o: GrowOp
   const grownSizes = { ...sizes, to: plan.toSectors * ss };
   const step = plan.step;
   if (!step) return said(plan.warning ?? `partition ${plan.index} grew, its contents did not`, grownSizes);
+  let partly: string | undefined;
   try {
-    await growFilesystem(t, step, plan.start * ss, plan.toSectors * ss, plan.index);
+    partly = await growFilesystem(t, step, plan.start * ss, plan.toSectors * ss, plan.index);
   } catch (err) {
     const why = isNetrestoreError(err) ? err.message : `${step.fs}: ${(err as Error).message}`;
     return said(`partition ${plan.index} grew to ${plan.toSectors * ss} bytes, but its ${step.fs} filesystem kept its old size: ${why}. The disk as restored is fine: ${step.later}`, grownSizes);
   }
+  // A filesystem that grew less than its partition (FAT12/16's cluster limit): said, and not "grown".
+  if (partly) return said(`partition ${plan.index} grew to ${plan.toSectors * ss} bytes, but ${partly}`, grownSizes);
   if (plan.warning) o.warn?.(plan.warning);
   return { grown: true, ...grownSizes, ...(plan.warning ? { warning: plan.warning } : {}) };
 }
@@ -152,8 +156,10 @@ async function detectOnDisk(t: GrowTarget, offset: number): Promise<string | und
   }
 }
 
-async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes: number, index: number): Promise<void> {
-  if (step.swapHeader) return growSwap(t, offset, bytes);
+/** Grows the filesystem, or throws; says what was left undone when it grew only in part. */
+async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes: number, index: number): Promise<string | undefined> {
+  if (step.swapHeader) return void (await growSwap(t, offset, bytes));
+  if (step.fatGrow) return (await growFat(t.path, offset, bytes)).warning;
   await withPartitionDevice(t, index, offset, bytes, async (dev) => {
     if (!step.mount) return runAll(step, dev, '');
     const mnt = await mkdtemp(join(tmpdir(), 'netrestore-grow-'));
