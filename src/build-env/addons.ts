@@ -29,20 +29,55 @@ export const ADDON_SPECS: readonly AddonSpec[] = [
   { name: 'btrfs', fs: 'btrfs', modules: ['btrfs'], tools: ['/usr/bin/btrfs'] },
 ];
 
+/** The module index files of /lib/modules/VERSION, as text. */
+export interface ModuleIndex {
+  dep: string;
+  builtin?: string;
+  /** `softdep libcrc32c pre: crc32c`: modules a module asks for at run time (crypto), not by symbol. */
+  softdep?: string;
+  /** `alias crc32c crc32c_generic`. */
+  alias?: string;
+  /** modules.builtin.modinfo: NUL-separated `module.key=value`; its aliases say what the kernel has built in. */
+  builtinModinfo?: string;
+}
+
 /**
  * The modules `wanted` and all they need, as paths of modules.dep, each
  * after every module it needs (insmod cannot resolve symbols of a module not
- * yet loaded). Names neither in modules.dep nor built in are in `missing`.
+ * yet loaded). A module's "pre" softdeps come before it too: libcrc32c and
+ * btrfs fail to start without a crc32c (xxhash64, blake2b-256) driver, and
+ * the restore environment has no modprobe index that finds one. A softdep
+ * the kernel has built in needs nothing; of several modules that provide
+ * one, the generic one (it runs on every CPU). Names neither in modules.dep
+ * nor built in are in `missing`.
  */
-export function loadOrder(wanted: readonly string[], modulesDep: string, modulesBuiltin = ''): { paths: string[]; missing: string[] } {
+export function loadOrder(wanted: readonly string[], idx: ModuleIndex): { paths: string[]; missing: string[] } {
   const deps = new Map<string, { path: string; needs: string[] }>();
-  for (const line of modulesDep.split('\n')) {
+  for (const line of idx.dep.split('\n')) {
     const colon = line.indexOf(':');
     if (colon < 0) continue;
     const path = line.slice(0, colon).trim();
     deps.set(moduleName(path), { path, needs: line.slice(colon + 1).trim().split(/\s+/).filter(Boolean) });
   }
-  const builtin = new Set(modulesBuiltin.split('\n').filter(Boolean).map(moduleName));
+  const builtin = new Set((idx.builtin ?? '').split('\n').filter(Boolean).map(moduleName));
+  const builtinAliases = new Set((idx.builtinModinfo ?? '').split('\0').flatMap((e) => (/^[^.]+\.alias=(.+)$/.exec(e)?.[1] ? [/^[^.]+\.alias=(.+)$/.exec(e)![1]!] : [])));
+  const providers = new Map<string, string[]>();
+  for (const line of (idx.alias ?? '').split('\n')) {
+    const [kw, alias, mod] = line.trim().split(/\s+/);
+    if (kw === 'alias' && alias && mod) providers.set(alias, [...(providers.get(alias) ?? []), mod.replace(/-/g, '_')]);
+  }
+  const softdeps = new Map<string, string[]>();
+  for (const line of (idx.softdep ?? '').split('\n')) {
+    const m = /^softdep\s+(\S+)\s+pre:\s*(.*?)(?:\s+post:.*)?$/.exec(line.trim());
+    if (m) softdeps.set(m[1]!.replace(/-/g, '_'), [...(softdeps.get(m[1]!.replace(/-/g, '_')) ?? []), ...m[2]!.split(/\s+/).filter(Boolean)]);
+  }
+  /** The module that provides softdep `name`, or undefined when built in or unknown. */
+  const provider = (name: string): string | undefined => {
+    if (builtinAliases.has(name) || builtin.has(name.replace(/-/g, '_'))) return undefined;
+    if (deps.has(name.replace(/-/g, '_'))) return name.replace(/-/g, '_');
+    const mods = providers.get(name) ?? [];
+    return mods.find((m) => m.endsWith('_generic')) ?? mods[0];
+  };
   const order: string[] = [];
   const done = new Set<string>();
   const visiting = new Set<string>();
@@ -55,6 +90,10 @@ export function loadOrder(wanted: readonly string[], modulesDep: string, modules
       return;
     }
     visiting.add(name);
+    for (const s of softdeps.get(name) ?? []) {
+      const p = provider(s);
+      if (p) visit(p);
+    }
     for (const p of entry.needs) visit(moduleName(p));
     visiting.delete(name);
     done.add(name);
@@ -82,8 +121,9 @@ export interface BuiltAddon {
  */
 export async function buildAddon(spec: AddonSpec, kernel: string, inInitrd: (path: string) => boolean, compress: (raw: Buffer) => Promise<{ data: Buffer; cacheName: string }>): Promise<BuiltAddon> {
   const src = `/lib/modules/${kernel}`;
-  const [dep, builtin] = await Promise.all([readFile(join(src, 'modules.dep'), 'utf8'), readFile(join(src, 'modules.builtin'), 'utf8').catch(() => '')]);
-  const order = loadOrder(spec.modules, dep, builtin);
+  const text = (f: string) => readFile(join(src, f), 'utf8').catch(() => '');
+  const [dep, builtin, softdep, alias, builtinModinfo] = await Promise.all(['modules.dep', 'modules.builtin', 'modules.softdep', 'modules.alias', 'modules.builtin.modinfo'].map(text));
+  const order = loadOrder(spec.modules, { dep: dep!, builtin: builtin!, softdep: softdep!, alias: alias!, builtinModinfo: builtinModinfo! });
   const files = new Map<string, { data: Buffer; mode: number }>();
   const unsignedModules: string[] = [];
   const modules: string[] = [];

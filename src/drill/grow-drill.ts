@@ -114,7 +114,12 @@ async function dataDiskGrew(d: Drill, disk: string, targetBytes: number, fs: Dat
     const usableEnd = (gptLastUsable(targetBytes / ss, ss) + 1) * ss;
     if (usableEnd - end >= MIB) throw new Error(`the partition ends at ${end} bytes, ${formatBytes(usableEnd - end)} before the end of the ${formatBytes(targetBytes)} disk's usable area: it did not grow`);
     const fsBytes = await onDataPartition(disk, (dev) => dataFsBytes(dev, fs));
-    if (partBytes - fsBytes >= MIB) throw new Error(`the partition grew to ${formatBytes(partBytes)} but its ${fs} filesystem is ${formatBytes(fsBytes)}: the filesystem did not grow`);
+    if (partBytes - fsBytes >= MIB) {
+      // What the agent said of it on the console (its grow warning), for the report.
+      const at = result.console.lastIndexOf('Not grown');
+      const said = at < 0 ? '' : result.console.slice(at, at + 700);
+      throw new Error(`the partition grew to ${formatBytes(partBytes)} but its ${fs} filesystem is ${formatBytes(fsBytes)}: the filesystem did not grow${said ? `; the agent said:\n${said}` : ''}`);
+    }
     return { detail: `partition ends ${formatBytes(usableEnd - end)} before the end of the ${formatBytes(targetBytes)} disk's usable area; ${fs} ${formatBytes(fsBytes)} on a ${formatBytes(partBytes)} partition`, next: undefined };
   });
   await step(result, 'fsck', log, async () => ({ detail: await onDataPartition(disk, (dev) => checkDataFs(dev, fs)), next: undefined }));

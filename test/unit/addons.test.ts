@@ -22,29 +22,48 @@ const DEP = [
   'kernel/drivers/a-b.ko: kernel/drivers/c.ko kernel/drivers/d.ko',
   'kernel/drivers/c.ko: kernel/drivers/d.ko',
   'kernel/drivers/d.ko:',
+  'kernel/crypto/crc32c_generic.ko:',
+  'kernel/arch/x86/crypto/crc32c-intel.ko:',
+  'kernel/crypto/xxhash_generic.ko: kernel/lib/xxhash.ko',
+  'kernel/lib/xxhash.ko:',
 ].join('\n');
+// The same kernel's softdeps, aliases and built-in aliases, as far as these modules go.
+const SOFTDEP = 'softdep btrfs pre: sha256\nsoftdep btrfs pre: xxhash64\nsoftdep btrfs pre: crypto-crc32c\nsoftdep libcrc32c pre: crc32c\n';
+const ALIAS = 'alias crypto-crc32c crc32c_intel\nalias crc32c crc32c_intel\nalias crypto-crc32c crc32c_generic\nalias crc32c crc32c_generic\nalias xxhash64 xxhash_generic\nalias sha256 sha256_ssse3\n';
+const BUILTIN_MODINFO = 'sha256_generic.alias=crypto-sha256\0sha256_generic.alias=sha256\0sha256_generic.license=GPL\0';
+const IDX = { dep: DEP, softdep: SOFTDEP, alias: ALIAS, builtinModinfo: BUILTIN_MODINFO };
 
 describe('the load order of an add-on\'s modules (modules.dep)', () => {
   it('puts every module after the ones it needs, each once', () => {
-    expect(loadOrder(['btrfs'], DEP).paths).toEqual(['kernel/crypto/xor.ko', 'kernel/lib/raid6/raid6_pq.ko', 'kernel/lib/zstd/zstd_compress.ko', 'kernel/lib/libcrc32c.ko', 'kernel/fs/btrfs/btrfs.ko']);
-    expect(loadOrder(['xfs', 'btrfs'], DEP).paths).toEqual(['kernel/lib/libcrc32c.ko', 'kernel/fs/xfs/xfs.ko', 'kernel/crypto/xor.ko', 'kernel/lib/raid6/raid6_pq.ko', 'kernel/lib/zstd/zstd_compress.ko', 'kernel/fs/btrfs/btrfs.ko']);
+    expect(loadOrder(['btrfs'], { dep: DEP }).paths).toEqual(['kernel/crypto/xor.ko', 'kernel/lib/raid6/raid6_pq.ko', 'kernel/lib/zstd/zstd_compress.ko', 'kernel/lib/libcrc32c.ko', 'kernel/fs/btrfs/btrfs.ko']);
+    expect(loadOrder(['xfs', 'btrfs'], { dep: DEP }).paths).toEqual(['kernel/lib/libcrc32c.ko', 'kernel/fs/xfs/xfs.ko', 'kernel/crypto/xor.ko', 'kernel/lib/raid6/raid6_pq.ko', 'kernel/lib/zstd/zstd_compress.ko', 'kernel/fs/btrfs/btrfs.ko']);
+  });
+
+  it('loads a module\'s "pre" softdeps before it: the generic provider of an alias, nothing for one built in', () => {
+    // libcrc32c wants crc32c: crc32c_generic (runs on every CPU) rather than crc32c-intel.
+    expect(loadOrder(['xfs'], IDX).paths).toEqual(['kernel/crypto/crc32c_generic.ko', 'kernel/lib/libcrc32c.ko', 'kernel/fs/xfs/xfs.ko']);
+    // btrfs: sha256 is built in; xxhash64 brings xxhash_generic and its own dependency.
+    expect(loadOrder(['btrfs'], IDX).paths).toEqual(['kernel/lib/xxhash.ko', 'kernel/crypto/xxhash_generic.ko', 'kernel/crypto/crc32c_generic.ko', 'kernel/crypto/xor.ko', 'kernel/lib/raid6/raid6_pq.ko', 'kernel/lib/zstd/zstd_compress.ko', 'kernel/lib/libcrc32c.ko', 'kernel/fs/btrfs/btrfs.ko']);
   });
 
   it('orders a dependency of a dependency before it, whatever order modules.dep lists them in', () => {
     // a-b's line names c before d, but c needs d: d must load first.
-    expect(loadOrder(['a-b'], DEP).paths).toEqual(['kernel/drivers/d.ko', 'kernel/drivers/c.ko', 'kernel/drivers/a-b.ko']);
+    expect(loadOrder(['a-b'], { dep: DEP }).paths).toEqual(['kernel/drivers/d.ko', 'kernel/drivers/c.ko', 'kernel/drivers/a-b.ko']);
   });
 
   it('says which modules are neither modules nor built in; a built-in one needs nothing', () => {
-    expect(loadOrder(['xfs', 'nope'], DEP, 'kernel/fs/ext4/ext4.ko\n')).toEqual({ paths: ['kernel/lib/libcrc32c.ko', 'kernel/fs/xfs/xfs.ko'], missing: ['nope'] });
-    expect(loadOrder(['ext4'], DEP, 'kernel/fs/ext4/ext4.ko\n')).toEqual({ paths: [], missing: [] });
+    expect(loadOrder(['xfs', 'nope'], { dep: DEP, builtin: 'kernel/fs/ext4/ext4.ko\n' })).toEqual({ paths: ['kernel/lib/libcrc32c.ko', 'kernel/fs/xfs/xfs.ko'], missing: ['nope'] });
+    expect(loadOrder(['ext4'], { dep: DEP, builtin: 'kernel/fs/ext4/ext4.ko\n' })).toEqual({ paths: [], missing: [] });
   });
 
-  it.runIf(existsSync('/lib/modules/6.1.0-57-amd64/modules.dep'))('orders this machine\'s Debian kernel\'s btrfs after all it needs', () => {
-    const dep = readFileSync('/lib/modules/6.1.0-57-amd64/modules.dep', 'utf8');
-    const { paths, missing } = loadOrder(['btrfs'], dep);
+  it.runIf(existsSync('/lib/modules/6.1.0-57-amd64/modules.dep'))('orders this machine\'s Debian kernel\'s btrfs after all it needs, its crypto drivers included', () => {
+    const lib = '/lib/modules/6.1.0-57-amd64';
+    const dep = readFileSync(`${lib}/modules.dep`, 'utf8');
+    const { paths, missing } = loadOrder(['btrfs'], { dep, softdep: readFileSync(`${lib}/modules.softdep`, 'utf8'), alias: readFileSync(`${lib}/modules.alias`, 'utf8'), builtinModinfo: readFileSync(`${lib}/modules.builtin.modinfo`, 'latin1') });
     expect(missing).toEqual([]);
     expect(paths.at(-1)).toBe('kernel/fs/btrfs/btrfs.ko');
+    for (const m of ['crc32c_generic', 'xxhash_generic', 'blake2b_generic']) expect(paths.some((p) => p.endsWith(`/${m}.ko`)), m).toBe(true);
+    expect(paths.some((p) => /sha256/.test(p))).toBe(false);
     for (const [i, p] of paths.entries()) {
       const needs = dep.split('\n').find((l) => l.startsWith(`${p}:`))!.split(':')[1]!.trim().split(/\s+/).filter(Boolean);
       for (const n of needs) expect(paths.indexOf(n), `${n} before ${p}`).toBeLessThan(i);
