@@ -163,7 +163,7 @@ async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes
     const mnt = await mkdtemp(join(tmpdir(), 'netrestore-grow-'));
     try {
       const m = await execa('mount', ['-t', step.mount, dev, mnt], { reject: false });
-      if (m.exitCode !== 0) throw fail(`${step.fs} grows only while mounted, and mounting ${dev} failed (${lastLine(m.stderr)}`);
+      if (m.exitCode !== 0) throw fail(`${step.fs} grows only while mounted, and mounting ${dev} failed (${lastLine(m.stderr)})`);
       try {
         await runAll(step, dev, mnt, env);
       } finally {
@@ -180,7 +180,7 @@ async function runAll(step: FsStep, dev: string, mnt: string, env?: ToolEnv): Pr
     const argv = toolArgv(run, dev, mnt);
     // An add-on's tool: found on its PATH (execa looks there), its libraries through LD_LIBRARY_PATH.
     const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: run.input ?? '', all: true, ...(env ? { env, extendEnv: true } : {}) });
-    if ((r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw fail(`\`${argv[0]}\` is not on this machine`);
+    if ((r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw fail(`\`${argv[0]}\` is not on this machine (install it; the restore environment fetches it as an add-on)`);
     if (!run.ok.includes(r.exitCode ?? -1)) {
       throw fail(`\`${argv.join(' ')}\` failed (exit ${r.exitCode ?? r.signal}: ${lastLine(r.all ?? '')})`);
     }
