@@ -19,6 +19,8 @@ import { parseLdd } from './libraries.ts';
 import { STUB_LIBRARIES, stubAssembly, stubVersionScript, undefinedSymbols } from './stub-library.ts';
 import { SERVER_MODULES, resolveModules } from './modules.ts';
 import { fetchNonFreeFirmware } from './nonfree-firmware.ts';
+import { ADDON_SPECS, addonsManifest, buildAddon } from './addons.ts';
+import { ADDONS_MANIFEST } from '../shared/addons.ts';
 import { SIGNED_CHAIN, SIGNED_CHAIN_NEEDS, secureBootReport, signedChain, type SecureBootReport } from './secure-boot.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -46,6 +48,11 @@ export interface BuildReport {
   missingFirmware: string[];
   /** With --non-free-firmware: the files taken from non-free packages, their bytes, and the packages. */
   nonFreeFirmware?: { files: number; bytes: number; packages: string[] };
+  /**
+   * The add-ons beside the initrd (addons.ts): fetched by the agent only to
+   * grow an XFS or btrfs filesystem. Not in kernelPlusInitrd: no boot loads them.
+   */
+  addons: { name: string; file: string; bytes: number; rawBytes: number; sha256: string; modules: number; unsignedModules: string[]; missingModules: string[] }[];
   archiveSha256: string;
   /** Compressed length of each archive in initrd.img, in order (the kernel unpacks them one after another). */
   initrdParts: number[];
@@ -77,6 +84,8 @@ const NEEDS: Need[] = [
   ['/usr/sbin/sfdisk', 'fdisk'],
   ['/usr/bin/partx', 'util-linux'],
   ['/usr/sbin/losetup', 'util-linux'],
+  ['/usr/sbin/xfs_growfs', 'xfsprogs'],
+  ['/usr/bin/btrfs', 'btrfs-progs'],
   ...PARTCLONE_TOOLS.map((t): Need => [`/usr/sbin/${t}`, 'partclone']),
 ];
 const AGAIN = ' and run `netrestore build-env` again';
@@ -87,8 +96,8 @@ const AGAIN = ' and run `netrestore build-env` again';
  * above. util-linux's losetup: busybox's has no --sizelimit or --show. XFS
  * and btrfs are left out: their modules and tools add 2.6 MB compressed
  * (xfs.ko 0.7, btrfs.ko and its deps 1.0, the btrfs program 0.9) to an
- * initrd already near its 50 MB; both grow while mounted, so the agent says
- * to run xfs_growfs or `btrfs filesystem resize max` once the system runs.
+ * initrd already near its 50 MB: they are add-ons (addons.ts) the agent
+ * fetches when it grows such a filesystem.
  */
 const GROW_TOOLS: Need[] = [
   ['/usr/sbin/e2fsck', 'e2fsprogs'],
@@ -300,6 +309,10 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   for (const p of partclone) await tree.addProgram(p);
   const mods = await stageModules(tree, kernelVersion, work, o);
   await busyboxLinks(tree);
+  // The add-ons, then their manifest into the initrd: their SHA-256 is as trusted as the initrd.
+  const level = o.level ?? 19;
+  const addons = await Promise.all(ADDON_SPECS.map((s) => buildAddon(s, kernelVersion, (p) => tree.has(p), (raw) => compressCached(raw, level, 'addon', work, o))));
+  tree.add({ type: 'file', path: ADDONS_MANIFEST, data: Buffer.from(JSON.stringify(addonsManifest(kernelVersion, addons), null, 2) + '\n'), mode: 0o644 });
 
   // Two archives, compressed apart and in parallel, concatenated: the kernel
   // unpacks one after the other. Node (three quarters of the bytes) rarely
@@ -308,7 +321,6 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   // Node's part at zstd -22 (a 128 MiB window, which the kernel's unpacker
   // allows): 0.37 MB less than -19, which the 50 MB budget needs since the
   // environment carries partclone. It is compressed once and then cached.
-  const level = o.level ?? 19;
   const nodeLevel = o.level ?? 22;
   const compressed = await Promise.all([compressPart(cpioArchive(tree.entries), level, work, o), compressPart(nodePart, nodeLevel, work, o)]);
   const archiveSha256 = createHash('sha256').update(compressed.map((c) => c.sha256).join()).digest('hex');
@@ -317,8 +329,11 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   const cached = compressed.every((c) => c.cached) && previous?.archiveSha256 === archiveSha256 && existsSync(join(o.out, 'initrd.img'));
   if (!cached) await atomicWrite(join(o.out, 'initrd.img'), Buffer.concat(await Promise.all(compressed.map((c) => readFile(c.path)))));
   // Parts of older builds are of no more use.
-  const keep = new Set(compressed.map((c) => basename(c.path)));
-  for (const f of await readdir(work)) if (f.startsWith('part-') && !keep.has(f)) await rm(join(work, f));
+  const keep = new Set([...compressed.map((c) => basename(c.path)), ...addons.map((a) => a.cacheName)]);
+  for (const f of await readdir(work)) if ((f.startsWith('part-') || f.startsWith('addon-')) && !keep.has(f)) await rm(join(work, f));
+  await mkdir(join(o.out, 'addons'), { recursive: true });
+  for (const a of addons) await atomicWrite(join(o.out, a.entry.file), a.data);
+  for (const a of addons) if (a.unsignedModules.length > 0) o.log(`warning: the ${a.entry.name} add-on has ${a.unsignedModules.length} modules without their signature: they will not load under Secure Boot`);
   await atomicWrite(join(o.out, 'vmlinuz'), await readFile(vmlinuz));
   for (const f of IPXE) await atomicWrite(join(o.out, f), await readFile(join('/usr/lib/ipxe', f)));
   for (const f of signed) await atomicWrite(join(o.out, f.name), f.data);
@@ -327,7 +342,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   if (secureBoot.unsignedModules.length > 0) o.log(`warning: ${secureBoot.unsignedModules.length} modules lack their signature and will not load under Secure Boot: ${secureBoot.unsignedModules.slice(0, 3).join(', ')}`);
 
   const files: Record<string, number> = {};
-  for (const f of ['vmlinuz', 'initrd.img', ...IPXE, ...SIGNED_CHAIN.map((c) => c.name)]) files[f] = (await stat(join(o.out, f))).size;
+  for (const f of ['vmlinuz', 'initrd.img', ...IPXE, ...SIGNED_CHAIN.map((c) => c.name), ...addons.map((a) => a.entry.file)]) files[f] = (await stat(join(o.out, f))).size;
   const report: BuildReport = {
     kernelVersion,
     nodeVersion: node.version,
@@ -338,6 +353,7 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
     firmware: mods.firmware,
     missingFirmware: mods.missingFirmware,
     ...(mods.nonFree ? { nonFreeFirmware: mods.nonFree } : {}),
+    addons: addons.map((a) => ({ name: a.entry.name, file: a.entry.file, bytes: a.entry.bytes, rawBytes: a.rawBytes, sha256: a.entry.sha256, modules: a.entry.modules.length, unsignedModules: a.unsignedModules, missingModules: a.missingModules })),
     archiveSha256,
     initrdParts: await Promise.all(compressed.map(async (c) => (await stat(c.path)).size)),
     secureBoot,
@@ -346,6 +362,18 @@ export async function buildEnv(o: BuildOptions): Promise<BuildReport> {
   };
   await atomicWrite(reportPath, JSON.stringify(report, null, 2) + '\n');
   return report;
+}
+
+/** An add-on's archive compressed, from the cache when the same bytes were compressed before. */
+async function compressCached(raw: Buffer, level: number, prefix: string, work: string, o: BuildOptions): Promise<{ data: Buffer; cacheName: string }> {
+  const sha256 = createHash('sha256').update(raw).update(`zstd-${level}`).digest('hex');
+  const cacheName = `${prefix}-${sha256.slice(0, 16)}.zst`;
+  const path = join(work, cacheName);
+  if (!o.force && existsSync(path)) return { data: await readFile(path), cacheName };
+  o.log(`compressing an add-on of ${(raw.length / 1048576).toFixed(1)} MiB with zstd -${level}`);
+  const data = await promisify(zstdCompress)(raw, { params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } });
+  await atomicWrite(path, data);
+  return { data, cacheName };
 }
 
 /** One compressed archive, from the cache when the same bytes were compressed before. */

@@ -24,10 +24,12 @@ export function registerBuildEnvCommand(cli: Command): void {
       const { buildEnv } = await import('../build-env/build.ts'); // esbuild: only when building
       const r = await buildEnv({ out: resolve(o.out), kernel: o.kernel, ...(o.level ? { level: o.level } : {}), force: o.force, nonFreeFirmware: o.nonFreeFirmware, log: (l) => process.stderr.write(`build-env: ${l}\n`) });
       if (o.json) return void process.stdout.write(JSON.stringify(r) + '\n');
+      const width = Math.max(14, ...Object.keys(r.files).map((f) => f.length));
       const lines = [
         `restore environment in ${o.out} (${r.cached ? 'initrd unchanged' : 'built'} in ${r.seconds} s):`,
-        ...Object.entries(r.files).map(([f, n]) => `  ${f.padEnd(14)} ${formatBytes(n).padStart(10)}`),
+        ...Object.entries(r.files).map(([f, n]) => `  ${f.padEnd(width)} ${formatBytes(n).padStart(10)}`),
         `  kernel + initrd ${formatBytes(r.kernelPlusInitrd)} (${sizeAgainstGoal(r.kernelPlusInitrd)})`,
+        `  add-ons, fetched by the agent only to grow such a filesystem (not in kernel + initrd): ${r.addons.map((a) => `${a.name} ${(a.bytes / 1e6).toFixed(2)} MB (${a.modules} modules${a.unsignedModules.length ? `, ${a.unsignedModules.length} NOT signed` : ', signed'})`).join(', ')}`,
         `  kernel ${r.kernelVersion}, ${r.modules} modules, ${r.firmware} firmware files, Node ${r.nodeVersion}`,
         `  Secure Boot: shimx64.efi → grubx64.efi → kernel ${r.secureBoot.kernelSigners.length ? `signed by ${r.secureBoot.kernelSigners.find((n) => /signer/i.test(n)) ?? r.secureBoot.kernelSigners[0]}` : 'NOT signed'}, ${r.secureBoot.unsignedModules.length ? `${r.secureBoot.unsignedModules.length} modules NOT signed` : 'every module signed'}`,
       ];

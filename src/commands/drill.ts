@@ -12,6 +12,7 @@ import { FileStore } from '../images/store.ts';
 import { positiveInt } from '../shared/cli-args.ts';
 import { DEFAULT_EXPECT } from '../drill/expect.ts';
 import { junitReport, summaryLine } from '../drill/report.ts';
+import type { DrillDisk } from '../drill/grow-drill.ts';
 
 function regex(v: string): RegExp {
   try {
@@ -26,7 +27,7 @@ export function registerDrillCommand(cli: Command): void {
     .command('drill')
     .description('restore an image onto a VM booted from the network (namespaces + qemu), boot the restored disk, compare it with the image')
     .option('--image <name>', 'the image to restore (--capture: the VM\'s disk); required unless --disk')
-    .addOption(new Option('--disk <kind>', 'instead of an image: make this disk (linux-ext4: MBR, extlinux, the Debian kernel, an ext4 root as the last partition), publish it into the drill\'s own store, restore it onto a larger blank disk; it must boot, and its root fill the disk').choices(['linux-ext4']).conflicts(['image', 'interactive', 'capture']))
+    .addOption(new Option('--disk <kind>', 'instead of an image: make this disk (linux-ext4: MBR, extlinux, the Debian kernel, an ext4 root as the last partition; data-xfs, data-btrfs: GPT, one XFS or btrfs partition with files), publish it into the drill\'s own store, restore it onto a larger blank disk; linux-ext4 must boot and its root fill the disk; a data disk\'s filesystem must fill it (grown through the restore environment\'s add-on), pass its checker, and hold every file as made').choices(['linux-ext4', 'data-xfs', 'data-btrfs']).conflicts(['image', 'interactive', 'capture']))
     .option('--target-size <size>', 'with --disk: the blank disk restored onto, a multiple of the image\'s disk (2x) or a size (256M)', '2x')
     .addOption(new Option('--interactive', 'type what a person types on the serial console: the menu, a wrong and a right login, the disk, its name, Enter').conflicts('capture'))
     .option('--capture', 'capture the VM\'s disk (the image written out) twice under tasks: the image must equal the disk, the second capture send almost nothing')
@@ -39,7 +40,7 @@ export function registerDrillCommand(cli: Command): void {
     .option('--report <file>', 'write a JUnit XML report here')
     .option('--timeout <seconds>', 'longest wait for each phase', positiveInt, 900)
     .option('--json', 'print the result as JSON')
-    .action(async (o: { image?: string; disk?: 'linux-ext4'; targetSize: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi' | 'uefi-secureboot'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean; tls?: boolean }) => {
+    .action(async (o: { image?: string; disk?: DrillDisk; targetSize: string; interactive?: boolean; capture?: boolean; images: string; bootDir: string; firmware: 'bios' | 'uefi' | 'uefi-secureboot'; mode: 'full' | 'proxy'; expect: string; report?: string; timeout: number; json?: boolean; tls?: boolean }) => {
       if (!o.image && !o.disk) throw new NetrestoreError('USAGE', 'name the image to drill with --image NAME, or let the drill make a disk with --disk linux-ext4');
       const { runDrill } = await import('../drill/drill.ts'); // execa, qemu and the service: only when drilling
       const log = (l: string) => process.stderr.write(`drill: ${l}\n`);
@@ -58,7 +59,7 @@ export function registerDrillCommand(cli: Command): void {
         firmware: o.firmware,
         mode: o.mode,
         kind: o.interactive ? 'typed' : o.capture ? 'capture' : made ? 'grow' : 'restore',
-        ...(made ? { targetBytes: made.targetBytes } : {}),
+        ...(made ? { targetBytes: made.targetBytes, ...(made.dataFs ? { dataFs: made.dataFs } : {}) } : {}),
         expect: made?.expect ?? regex(o.expect),
         agentTimeoutS: o.timeout,
         restoreTimeoutS: o.timeout * 2,
@@ -75,11 +76,11 @@ export function registerDrillCommand(cli: Command): void {
 }
 
 /** `--disk`: the disk made and published into a directory of its own, removed after the drill. */
-async function madeDisk(kind: 'linux-ext4', targetSize: string, log: (l: string) => void) {
+async function madeDisk(kind: DrillDisk, targetSize: string, log: (l: string) => void) {
   const { mkdtemp, rm } = await import('node:fs/promises');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
-  const { publishDrillDisk, parseTargetSize } = await import('../drill/grow-drill.ts');
+  const { publishDrillDisk, parseTargetSize, dataFsOf } = await import('../drill/grow-drill.ts');
   const { ROOT_LINE } = await import('../drill/linux-disk.ts');
   const { rmSync } = await import('node:fs');
   const dir = await mkdtemp(join(tmpdir(), 'netrestore-drill-disk-'));
@@ -94,7 +95,8 @@ async function madeDisk(kind: 'linux-ext4', targetSize: string, log: (l: string)
     const { images, image } = await publishDrillDisk(kind, dir, log);
     const m = await new FileStore(images).readManifest(image);
     if (!m) throw new Error(`the drill's disk was published but ${image} is not in ${images}`);
-    return { images, image, targetBytes: parseTargetSize(targetSize, m.source.size), expect: ROOT_LINE, remove };
+    // A data disk is checked on this machine, not booted: nothing to expect on a console.
+    return { images, image, targetBytes: parseTargetSize(targetSize, m.source.size), expect: ROOT_LINE, dataFs: dataFsOf(kind), remove };
   } catch (err) {
     await remove();
     throw err;

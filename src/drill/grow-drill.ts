@@ -13,15 +13,22 @@ import { NetrestoreError } from '../shared/errors.ts';
 import { formatBytes } from '../shared/progress.ts';
 import { ROOT_LINE } from './linux-disk.ts';
 import { withRangeLoop } from '../shared/range-loop.ts';
+import { checkDataFiles, checkDataFs, dataFsBytes, onDataPartition, type DataFs } from './data-disk.ts';
+import { gptLastUsable } from '../restore-agent/grow-plan.ts';
 import { agentRestores, blankDisk, bootRestoredDisk, createTask, exitsWithin, MAC, NET, network, networkVm, step, type Drill } from './parts.ts';
 
-/** The disks the drill can make. */
-export const DRILL_DISKS = ['linux-ext4'] as const;
+/** The disks the drill can make: a Linux disk that boots, or a data disk whose XFS or btrfs grows through the environment's add-on. */
+export const DRILL_DISKS = ['linux-ext4', 'data-xfs', 'data-btrfs'] as const;
 export type DrillDisk = (typeof DRILL_DISKS)[number];
 
 /** The booted root may report this much less than its partition (ext4's inode tables and journal are not in statfs). */
 const STATFS_SHARE = 0.85;
 const MIB = 1024 * 1024;
+
+/** The filesystem of a data disk kind, or undefined for the Linux disk that boots. */
+export function dataFsOf(kind: DrillDisk): DataFs | undefined {
+  return kind === 'data-xfs' ? 'xfs' : kind === 'data-btrfs' ? 'btrfs' : undefined;
+}
 
 /** `2x` (times the image's disk), or a size in bytes with an optional K/M/G/T (binary) suffix. */
 export function parseTargetSize(v: string, sourceBytes: number): number {
@@ -58,6 +65,7 @@ export async function growDrill(d: Drill, targetBytes: number): Promise<number> 
   await exitsWithin(vm, 30_000);
   await vm.stop();
   result.console = vm.console();
+  if (o.dataFs) return dataDiskGrew(d, disk, targetBytes, o.dataFs);
   await bootRestoredDisk(d, net, disk);
   const table = await readTable(disk);
   const root = [...table.partitions].sort((a, b) => a.start + a.size - (b.start + b.size)).at(-1);
@@ -90,6 +98,36 @@ export async function growDrill(d: Drill, targetBytes: number): Promise<number> 
   return 6;
 }
 
+/**
+ * A data disk (data-disk.ts) checked on this machine, not booted: the
+ * partition reaches the end of the disk, the filesystem fills it, its
+ * checker finds nothing, every file reads back. Returns the phases a pass has.
+ */
+async function dataDiskGrew(d: Drill, disk: string, targetBytes: number, fs: DataFs): Promise<number> {
+  const { result, log } = d;
+  const table = await readTable(disk);
+  const part = table.partitions.at(-1);
+  const ss = table.sectorsize ?? 512;
+  await step(result, 'fs-fills-disk', log, async () => {
+    if (!part) throw new Error('the restored disk has no partition');
+    const partBytes = part.size * ss;
+    const end = (part.start + part.size) * ss;
+    const usableEnd = (gptLastUsable(targetBytes / ss, ss) + 1) * ss;
+    if (usableEnd - end >= MIB) throw new Error(`the partition ends at ${end} bytes, ${formatBytes(usableEnd - end)} before the end of the ${formatBytes(targetBytes)} disk's usable area: it did not grow`);
+    const fsBytes = await onDataPartition(disk, (dev) => dataFsBytes(dev, fs));
+    if (partBytes - fsBytes >= MIB) {
+      // What the agent said of it on the console (its grow warning), for the report.
+      const at = result.console.lastIndexOf('Not grown');
+      const said = at < 0 ? '' : result.console.slice(at, at + 700);
+      throw new Error(`the partition grew to ${formatBytes(partBytes)} but its ${fs} filesystem is ${formatBytes(fsBytes)}: the filesystem did not grow${said ? `; the agent said:\n${said}` : ''}`);
+    }
+    return { detail: `partition ends ${formatBytes(usableEnd - end)} before the end of the ${formatBytes(targetBytes)} disk's usable area; ${fs} ${formatBytes(fsBytes)} on a ${formatBytes(partBytes)} partition`, next: undefined };
+  });
+  await step(result, 'fsck', log, async () => ({ detail: await onDataPartition(disk, (dev) => checkDataFs(dev, fs)), next: undefined }));
+  await step(result, 'files', log, async () => ({ detail: `${await onDataPartition(disk, (dev) => checkDataFiles(dev, fs))} files read back with their SHA-256 as made`, next: undefined }));
+  return 6;
+}
+
 async function readTable(disk: string): Promise<Table> {
   const r = await execa('sfdisk', ['-J', disk], { reject: false });
   if (r.exitCode !== 0) throw new Error(`sfdisk cannot read the restored disk's partition table: ${r.stderr.trim()}`);
@@ -117,17 +155,24 @@ async function onPartition<T>(disk: string, offset: number, bytes: number, fn: (
  * admin's `netrestore publish`) into a store in `dir` of the drill's own.
  */
 export async function publishDrillDisk(kind: DrillDisk, dir: string, log: (l: string) => void = () => {}): Promise<{ images: string; image: string }> {
-  const { buildLinuxDisk, bootableKernel } = await import('./linux-disk.ts');
   const { publish } = await import('../images/publish.ts');
   const { FileStore } = await import('../images/store.ts');
   const { openRawDisk } = await import('../shared/disk-reader.ts');
   const { mkdir } = await import('node:fs/promises');
-  const kernel = await bootableKernel();
   const disk = join(dir, `${kind}.raw`);
   const images = join(dir, 'store');
   const image = `drill-${kind}`;
-  log(`making the ${kind} disk (Debian kernel ${kernel.version}, extlinux, ext4 root)`);
-  await buildLinuxDisk(disk, { vmlinuz: kernel.vmlinuz, kernel: kernel.version });
+  const data = dataFsOf(kind);
+  if (data) {
+    const { buildDataDisk } = await import('./data-disk.ts');
+    log(`making the ${kind} disk (GPT, one ${data} partition with files)`);
+    await buildDataDisk(disk, data);
+  } else {
+    const { buildLinuxDisk, bootableKernel } = await import('./linux-disk.ts');
+    const kernel = await bootableKernel();
+    log(`making the ${kind} disk (Debian kernel ${kernel.version}, extlinux, ext4 root)`);
+    await buildLinuxDisk(disk, { vmlinuz: kernel.vmlinuz, kernel: kernel.version });
+  }
   await mkdir(images, { recursive: true });
   const reader = await openRawDisk(disk);
   try {

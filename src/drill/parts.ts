@@ -47,6 +47,8 @@ export interface DrillOptions {
   tls?: boolean;
   /** grow: the size of the blank disk the image is restored onto (larger than its own). */
   targetBytes?: number;
+  /** grow of a data disk (data-disk.ts): checked on this machine instead of booted. */
+  dataFs?: 'xfs' | 'btrfs';
 }
 
 export const MAC = '52:54:00:d1:11:01';

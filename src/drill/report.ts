@@ -83,8 +83,12 @@ export function summaryLine(r: DrillResult): string {
   if (boot) parts.push(boot.ok ? `boot of the restored disk ${boot.seconds.toFixed(1)} s` : 'boot of the restored disk FAILED');
   const fills = p('root-fills-disk');
   if (fills) parts.push(fills.ok ? 'the root fills the larger disk' : 'the root did NOT fill the larger disk');
+  const grew = p('fs-fills-disk');
+  if (grew) parts.push(grew.ok ? 'the filesystem fills the larger disk' : 'the filesystem did NOT fill the larger disk');
   const fsck = p('fsck');
   if (fsck) parts.push(fsck.ok ? 'fsck clean' : 'fsck FAILED');
+  const files = p('files');
+  if (files) parts.push(files.ok ? 'files as made' : 'files DIFFER');
   const sum = p('checksum');
   if (sum) parts.push(sum.ok ? (r.kind === 'capture' ? 'image = disk' : 'checksum ok') : 'checksum MISMATCH');
   if (second) parts.push(`second capture ${formatBytes(second.stored)} stored (${((100 * second.stored) / Math.max(r.bytes, 1)).toFixed(3)} % of the disk)`);

@@ -7,7 +7,8 @@
  *   POST /console-login     { mac, mode, image, username, password }: the login GRUB cannot
  *                           ask for, from the agent's console: { token } or { error }, always
  *                           200 like /auth.ipxe (a refusal is an answer, not a failed request)
- *   GET /boot/NAME          boot files (kernel, initrd, iPXE EFI images) from --boot-dir:
+ *   GET /boot/NAME          boot files (kernel, initrd, iPXE EFI images, the add-ons
+ *                           addons/NAME.cpio.zst the agent fetches to grow XFS/btrfs) from --boot-dir:
  *                           streamed, Range and HEAD, confined to the directory
  */
 import express, { type Request, type Response } from 'express';

@@ -162,6 +162,14 @@ export class ImagesClient {
     return this.#json(res, `image ${name}`);
   }
 
+  /** A file of the service's boot directory (GET /boot/NAME, public like the initrd): an add-on of the restore environment. */
+  async bootFile(name: string): Promise<Buffer> {
+    const res = await this.#request('GET', `/boot/${name.split('/').map(encodeURIComponent).join('/')}`);
+    if (res.status === 404) throw new NetrestoreError('BOOT_FILE_NOT_FOUND', `the service has no ${name} in its boot directory: run \`netrestore build-env\` into it`);
+    if (!res.ok) throw new NetrestoreError('SERVER_ERROR', `GET /boot/${name}: HTTP ${res.status}`);
+    return res.body;
+  }
+
   /** A compressed chunk; in `into` (a view of it) when it fits there. */
   async chunk(hash: string, into?: Buffer): Promise<Buffer> {
     const res = await this.#request('GET', `/api/chunks/${hash}`, undefined, into);

@@ -18,6 +18,7 @@ import { relocateGptBackup } from './target.ts';
 import { partitionNode } from '../shared/partition-node.ts';
 import { withRangeLoop } from '../shared/range-loop.ts';
 import { growFat } from './fat-grow.ts';
+import type { FilesystemSupport, ToolEnv } from './addons.ts';
 
 export interface GrowTarget {
   path: string;
@@ -29,6 +30,8 @@ export interface GrowOptions {
   /** false: keep the image's layout (`--no-grow`). */
   grow?: boolean | undefined;
   warn?: ((s: string) => void) | undefined;
+  /** Makes XFS or btrfs mountable and its tool runnable where the machine lacks them (the restore environment's add-ons). */
+  support?: FilesystemSupport | undefined;
 }
 
 export interface GrowReport {
@@ -74,7 +77,7 @@ export async function growAfterRestore(t: GrowTarget, m: GrowManifest, o: GrowOp
   if (!step) return said(plan.warning ?? `partition ${plan.index} grew, its contents did not`, grownSizes);
   let partly: string | undefined;
   try {
-    partly = await growFilesystem(t, step, plan.start * ss, plan.toSectors * ss, plan.index);
+    partly = await growFilesystem(t, step, plan.start * ss, plan.toSectors * ss, plan.index, o.support);
   } catch (err) {
     const why = isNetrestoreError(err) ? err.message : `${step.fs}: ${(err as Error).message}`;
     return said(`partition ${plan.index} grew to ${plan.toSectors * ss} bytes, but its ${step.fs} filesystem kept its old size: ${why}. The disk as restored is fine: ${step.later}`, grownSizes);
@@ -157,17 +160,19 @@ async function detectOnDisk(t: GrowTarget, offset: number): Promise<string | und
 }
 
 /** Grows the filesystem, or throws; says what was left undone when it grew only in part. */
-async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes: number, index: number): Promise<string | undefined> {
+async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes: number, index: number, support?: FilesystemSupport): Promise<string | undefined> {
   if (step.swapHeader) return void (await growSwap(t, offset, bytes));
   if (step.fatGrow) return (await growFat(t.path, offset, bytes)).warning;
+  // XFS and btrfs: their module and tool, from an add-on where the machine lacks them (before any device is set up).
+  const env = step.mount && support ? await support.ready(step.mount, step.runs[0]!.argv[0]!) : undefined;
   await withPartitionDevice(t, index, offset, bytes, async (dev) => {
     if (!step.mount) return runAll(step, dev, '');
     const mnt = await mkdtemp(join(tmpdir(), 'netrestore-grow-'));
     try {
       const m = await execa('mount', ['-t', step.mount, dev, mnt], { reject: false });
-      if (m.exitCode !== 0) throw fail(`${step.fs} grows only while mounted, and mounting ${dev} failed (${lastLine(m.stderr)}; a restore environment without the ${step.mount} module cannot mount it)`);
+      if (m.exitCode !== 0) throw fail(`${step.fs} grows only while mounted, and mounting ${dev} failed (${lastLine(m.stderr)})`);
       try {
-        await runAll(step, dev, mnt);
+        await runAll(step, dev, mnt, env);
       } finally {
         await execa('umount', [mnt], { reject: false });
       }
@@ -177,11 +182,12 @@ async function growFilesystem(t: GrowTarget, step: FsStep, offset: number, bytes
   });
 }
 
-async function runAll(step: FsStep, dev: string, mnt: string): Promise<void> {
+async function runAll(step: FsStep, dev: string, mnt: string, env?: ToolEnv): Promise<void> {
   for (const run of step.runs) {
     const argv = toolArgv(run, dev, mnt);
-    const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: run.input ?? '', all: true });
-    if ((r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw fail(`\`${argv[0]}\` is not on this machine (the restore environment carries the ext and NTFS tools only)`);
+    // An add-on's tool: found on its PATH (execa looks there), its libraries through LD_LIBRARY_PATH.
+    const r = await execa(argv[0]!, argv.slice(1), { reject: false, input: run.input ?? '', all: true, ...(env ? { env, extendEnv: true } : {}) });
+    if ((r.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') throw fail(`\`${argv[0]}\` is not on this machine (install it; the restore environment fetches it as an add-on)`);
     if (!run.ok.includes(r.exitCode ?? -1)) {
       throw fail(`\`${argv.join(' ')}\` failed (exit ${r.exitCode ?? r.signal}: ${lastLine(r.all ?? '')})`);
     }

@@ -13,6 +13,7 @@ import { NetrestoreError } from '../shared/errors.ts';
 import { DEFAULT_PARALLEL, restore, type RestoreStats } from './restore.ts';
 import type { Progress } from '../shared/progress.ts';
 import { growAfterRestore } from './grow.ts';
+import { AddonLoader } from './addons.ts';
 import { closeTarget, describeContents, mountedFrom, openTarget } from './target.ts';
 
 export type Contents = 'partition-table' | 'data' | 'empty';
@@ -94,7 +95,9 @@ export async function restoreJob(client: ImagesClient, j: RestoreJob): Promise<R
         }
       },
     });
-    const { grown, warning: growWarning } = await growAfterRestore(target, form, { grow: j.grow, warn: j.warn });
+    // XFS and btrfs: in the restore environment, their add-on from the same service (addons.ts).
+    const support = new AddonLoader({ fetch: (f) => client.bootFile(f) });
+    const { grown, warning: growWarning } = await growAfterRestore(target, form, { grow: j.grow, warn: j.warn, support });
     void client.progress({ mode: 'restore', image: m.name, task: j.task, phase: 'done', done: form.source.size, total: form.source.size });
     await reportTask(client, j.task, 'done', { bytes: stats.bytesWritten }, j.warn);
     return { ...stats, grown, ...(growWarning ? { growWarning } : {}), minimalForm: form !== m, image: j.image, target: j.target, seconds: (performance.now() - t0) / 1000 };

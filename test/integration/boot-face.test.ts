@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildTestDisk } from '../helpers/disks.ts';
 import { BIN, startServe, type Served } from '../../src/drill/service.ts';
+import { ImagesClient } from '../../src/restore-agent/client.ts';
+import { isNetrestoreError } from '../../src/shared/errors.ts';
 
 const PORT = 18183;
 const B = `http://127.0.0.1:${PORT}`;
@@ -20,6 +22,7 @@ const dir = mkdtempSync(join(tmpdir(), 'nr-bootface-'));
 const boot = join(dir, 'boot');
 const state = join(dir, 'state.db');
 const kernel = randomBytes(3_000_000);
+const addon = randomBytes(700_000);
 let served: Served;
 const TFTP = 16905;
 const args = ['--dhcp', 'off', '--tftp-port', String(TFTP), '--http-port', String(PORT), '--listen', '127.0.0.1', '--boot-dir', boot, '--images', join(dir, 'store'), '--state', state, '--admin-token', TOKEN, '--menu-password', 'letmein-please', '--log-level', 'debug'];
@@ -34,6 +37,8 @@ beforeAll(async () => {
   mkdirSync(boot);
   writeFileSync(join(boot, 'vmlinuz'), kernel);
   writeFileSync(join(boot, 'initrd.img'), 'initrd');
+  mkdirSync(join(boot, 'addons'));
+  writeFileSync(join(boot, 'addons/xfs.cpio.zst'), addon);
   writeFileSync(join(dir, 'secret.txt'), 'secret');
   symlinkSync(join(dir, 'secret.txt'), join(boot, 'leak'));
   const disk = await buildTestDisk(dir, 'dc', { sizeMiB: 80 });
@@ -66,6 +71,13 @@ describe('boot files over HTTP', () => {
       expect(['403', '404'], path).toContain(r.stdout);
     }
     expect((await execa('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code}', `${B}/boot/nothing`])).stdout).toBe('404');
+  });
+
+  it('gives the agent an add-on of the restore environment without a token, and says when there is none', async () => {
+    const client = new ImagesClient({ server: B, token: undefined, retryForMs: 0 });
+    expect((await client.bootFile('addons/xfs.cpio.zst')).equals(addon)).toBe(true);
+    const err = await client.bootFile('addons/btrfs.cpio.zst').then(() => undefined, (e: Error) => e);
+    expect(isNetrestoreError(err, 'BOOT_FILE_NOT_FOUND') && err.message).toBe('the service has no addons/btrfs.cpio.zst in its boot directory: run `netrestore build-env` into it');
   });
 });
 

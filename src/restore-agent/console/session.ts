@@ -198,6 +198,9 @@ async function runRestore(d: ConsoleDeps, image: string, disk: string, task?: nu
         `Written ${formatBytes(r.bytesWritten)} of ${formatBytes(r.bytesTotal)}; ${r.chunksSkipped} chunks were already right.`,
         r.verified ? 'Verified: the disk was read back and matches the image checksum.' : 'NOT verified (verification was switched off).',
         `Duration ${formatDuration(r.seconds)}, ${formatBytes(r.bytesTotal / Math.max(r.seconds, 0.001))}/s.`,
+        ...(r.grown ? ['The last partition and its filesystem grew to fill the disk.'] : []),
+        // What did not grow and why (an XFS add-on the service lacks, a FAT filesystem): the admin must know.
+        ...(r.growWarning ? wrap(`! Not grown: ${r.growWarning}`) : []),
       ],
     };
   } catch (err) {
