@@ -23,6 +23,8 @@ export interface OfferContext {
   /** The process on this machine that holds UDP 67, if not netrestore. */
   localDhcp: string | undefined;
   seconds: number;
+  /** The chain UEFI x64 PXE clients get by the server's rule: shim needs option 66 to point here in proxy mode. */
+  uefiBoot?: 'shim' | 'ipxe';
 }
 
 const describe = (o: HeardOffer) =>
@@ -42,6 +44,8 @@ export function offerFindings(offers: HeardOffer[], c: OfferContext): CheckResul
       findings.push({ check: 'dhcp', problem: `another ProxyDHCP answers PXE clients: ${who}${boot ? ` sets ${describe(o)}` : ''}`, fix: 'stop it (or its pxe-service/dhcp-boot lines) on this network: two boot servers make F12 land on either' });
     } else if (c.mode === 'full') {
       findings.push({ check: 'dhcp', problem: `${who} also hands out addresses (offered ${o.yiaddr}) while netrestore runs full DHCP`, fix: 'use --dhcp proxy beside it, or keep netrestore on an isolated network' });
+    } else if (c.mode === 'proxy' && pointsHere(o, c.local)) {
+      // Option 66 naming this machine and nothing else: what Debian's signed GRUB needs to find us in proxy mode.
     } else if (boot) {
       findings.push({ check: 'dhcp', problem: `${who} sets ${describe(o)} for PXE clients`, fix: 'remove options 66/67 (and 60 "PXEClient") for this network on that server: netrestore answers PXE clients itself (ProxyDHCP)' });
     }
@@ -49,5 +53,19 @@ export function offerFindings(offers: HeardOffer[], c: OfferContext): CheckResul
   if (c.mode === 'proxy' && ![...byServer.values()].some((o) => o.yiaddr !== '0.0.0.0')) {
     findings.push({ check: 'dhcp', problem: `no DHCP server offered an address within ${c.seconds} s`, fix: 'ProxyDHCP needs the site DHCP server on this network: check the VLAN and the interface, or use --dhcp full with --pool on an isolated network' });
   }
+  const sites = [...byServer.values()].filter((o) => o.yiaddr !== '0.0.0.0');
+  if (c.mode === 'proxy' && c.uefiBoot === 'shim' && sites.length > 0 && !sites.some((o) => pointsHere(o, c.local))) {
+    findings.push({
+      check: 'dhcp',
+      problem: `UEFI machines get the signed chain (--uefi-boot shim), but ${sites.map((o) => o.server).join(', ')} does not set option 66 to this server: Debian's signed GRUB takes its TFTP server from that answer, not from ProxyDHCP, and would find no configuration`,
+      fix: `set option 66 (TFTP server name) to ${c.local.find((a) => a !== '127.0.0.1') ?? "this server's address"} on the site DHCP server, or serve with --uefi-boot ipxe (Secure Boot off only)`,
+    });
+  }
   return found('dhcp', findings, `${byServer.size} server(s) answered: ${[...byServer.keys()].join(', ') || 'none'}`);
+}
+
+/** The site server's answer names this machine in option 66 and sets no boot file or vendor class. */
+function pointsHere(o: HeardOffer, local: string[]): boolean {
+  const keys = Object.keys(o.bootOptions);
+  return keys.length === 1 && keys[0] === 'option 66' && local.includes(o.bootOptions['option 66']!.trim());
 }

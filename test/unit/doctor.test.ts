@@ -54,6 +54,22 @@ describe('doctor: DHCP offers', () => {
     expect(offerFindings([], proxy).findings[0]!.problem).toBe('no DHCP server offered an address within 6 s');
     expect(offerFindings([], { ...proxy, mode: 'full' }).findings).toEqual([]);
   });
+  it('the signed chain in proxy mode needs option 66 on the site server naming this machine, and that option alone is then no finding', () => {
+    const shim = { ...proxy, uefiBoot: 'shim' as const };
+    const missing = offerFindings([site], shim).findings;
+    expect(missing.map((f) => f.problem)).toEqual([expect.stringMatching(/^UEFI machines get the signed chain \(--uefi-boot shim\), but 10\.0\.0\.1 does not set option 66 to this server/)]);
+    expect(missing[0]!.fix).toMatch(/set option 66 \(TFTP server name\) to 10\.0\.0\.5 on the site DHCP server, or serve with --uefi-boot ipxe/);
+    const here = { ...site, bootOptions: { 'option 66': '10.0.0.5' } };
+    expect(offerFindings([here], shim).findings).toEqual([]);
+    expect(offerFindings([here], proxy).findings).toEqual([]);
+    // Option 66 naming another machine still sends GRUB (and every PXE client) elsewhere.
+    expect(offerFindings([{ ...site, bootOptions: { 'option 66': '10.0.0.9' } }], shim).findings.map((f) => f.problem)).toEqual([
+      'the DHCP server at 10.0.0.1 sets option 66 "10.0.0.9" for PXE clients',
+      expect.stringMatching(/^UEFI machines get the signed chain/),
+    ]);
+    // With iPXE for UEFI, the site server needs nothing.
+    expect(offerFindings([site], { ...proxy, uefiBoot: 'ipxe' }).findings).toEqual([]);
+  });
 });
 
 describe('doctor: TLS', () => {
