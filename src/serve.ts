@@ -139,7 +139,7 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
       const uefiBoot = defaultUefiBoot(c);
       log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}`, uefiBoot });
       if (c.dhcp === 'proxy' && uefiBoot === 'shim') {
-        log.warn('dhcp.signed-chain-proxy', { note: `Debian's signed GRUB ignores ProxyDHCP: it asks the TFTP server named in the site DHCP server's answer; set option 66 (or next-server) to ${net.address} on that server, or GRUB finds no configuration` });
+        log.warn('dhcp.signed-chain-proxy', { note: `Debian's signed GRUB ignores ProxyDHCP: it asks the TFTP server the site DHCP server's answer names; set next-server (siaddr) to ${net.address} on that server (where it sets none, option 66), or GRUB finds no configuration` });
       }
     }
     // Every port is bound: from here on the service needs no privilege (service-user.ts).

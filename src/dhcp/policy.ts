@@ -15,8 +15,8 @@ type PolicyConfig = Pick<ServeConfig, 'uefiBoot' | 'dhcp' | 'httpPort' | 'tftpPo
  * The chain UEFI x64 PXE clients get when the admin set none. Full mode: the
  * signed chain, which boots with Secure Boot on and off. Proxy mode: iPXE,
  * because Debian 12's signed GRUB takes its TFTP server from the site DHCP
- * server's answer (next-server or option 66), never from our ProxyDHCP offer:
- * without that option set there, GRUB finds no configuration (README: Secure Boot).
+ * server's answer (next-server, else option 66), never from our ProxyDHCP offer:
+ * unless that server names netrestore, GRUB finds no configuration (README: Secure Boot).
  */
 export function defaultUefiBoot(c: Pick<ServeConfig, 'uefiBoot' | 'dhcp'>): UefiBoot {
   return c.uefiBoot ?? (c.dhcp === 'full' ? 'shim' : 'ipxe');

@@ -129,8 +129,9 @@ export interface Network {
 export async function network(d: Drill, serve: { images: string; args?: string[] }): Promise<Network> {
   const lan = await createLan(d.o.mode === 'proxy' ? { srv: NET.srv, site: NET.site } : { srv: NET.srv }, { prefix: 'nrdrill' });
   d.cleanup.add(() => lan.destroy());
-  // Debian's signed GRUB asks the TFTP server the site DHCP answer names (option 66), never our ProxyDHCP offer.
-  if (d.o.mode === 'proxy') d.cleanup.add(siteDhcp(lan, d.work, d.o.firmware === 'uefi-secureboot' ? [`--dhcp-option=66,${NET.srv.split('/')[0]}`] : []));
+  // Debian's signed GRUB asks the TFTP server the site DHCP answer names (next-server, which dnsmasq
+  // otherwise sets to itself), never our ProxyDHCP offer: the site server must name netrestore.
+  if (d.o.mode === 'proxy') d.cleanup.add(siteDhcp(lan, d.work, d.o.firmware === 'uefi-secureboot' ? [`--dhcp-option=option:server-ip-address,${NET.srv.split('/')[0]}`] : []));
   const served = await serveFor(d, lan, serve.images, serve.args ?? []);
   d.cleanup.add(() => served.stop());
   const tap = await lan.addTap('tap0');

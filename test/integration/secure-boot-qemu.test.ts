@@ -1,16 +1,20 @@
 /**
  * Secure Boot enforced, as on a server bought in the last years: OVMF's
  * secboot firmware (q35, SMM) with Microsoft's keys enrolled, a real
- * network boot against the real service. One VM, two boots:
- *   1. told to boot iPXE (the host's own rule), the firmware refuses it
- *      ("Access Denied"): the reason the signed chain exists;
- *   2. on the signed chain (the server's default) shim, GRUB, Debian's kernel
- *      and our initrd boot; GRUB's menu takes its default (the shell), the
- *      console asks for the login GRUB could not, and the kernel runs locked
- *      down with Secure Boot on and its signed network driver loaded.
- * Then the Secure Boot drill, in proxy mode beside dnsmasq as the site's
- * DHCP server: a disk that boots under Secure Boot is restored over the
- * signed chain and boots again with Secure Boot enforced.
+ * network boot against the real service.
+ *
+ * Full mode, one VM booted twice: told to boot iPXE (the host's own rule),
+ * the firmware refuses it ("Access Denied"), the reason the signed chain
+ * exists; then on the server's default (the signed chain in full mode) shim,
+ * GRUB, Debian's kernel and our initrd boot; GRUB's menu takes its default
+ * (the shell), the console asks for the login GRUB could not, and the kernel
+ * runs locked down with Secure Boot on and its signed network driver loaded.
+ *
+ * Proxy mode, the Secure Boot drill beside dnsmasq as the site's DHCP server
+ * (which names netrestore as next-server: Debian's signed GRUB asks that
+ * server, never the ProxyDHCP one): the environment reports Secure Boot on,
+ * and a disk that boots under Secure Boot is restored over the signed chain
+ * and boots again with Secure Boot enforced.
  */
 import { execa } from 'execa';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -77,41 +81,37 @@ describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', ()
     expect(s.events.some((e) => e.event === 'boot.login' && e.mac === mac && e.chain === 'grub')).toBe(true);
   }
 
-  it('full mode: told to boot iPXE, the firmware refuses it', async () => {
+  it('full mode: told to boot iPXE, the firmware refuses it; by the server\'s default, the signed chain boots into the environment with Secure Boot on and the kernel locked down', async () => {
     lan = await createLan({ srv: '10.86.0.1/24' }, { name: 'sb' });
     const state = join(dir, 'state.db');
     const mac = '52:54:00:86:00:01';
+    // No --uefi-boot: in full mode the server's default is the signed chain.
     served = await startServe(['--dhcp', 'full', '--pool', '10.86.0.100-10.86.0.120', ...serveArgs(state)], { ns: lan.ns('srv') });
     await served.waitFor('dhcp.listening');
+    expect(served.events.find((e) => e.event === 'dhcp.listening')?.uefiBoot).toBe('shim');
     const tap = await lan.addTap('tap0');
 
     // 1. This host is told to boot iPXE: the firmware will not run it.
     await execa(BIN, ['hosts', 'add', mac, '--uefi-boot', 'ipxe', '--state', state]);
-    const t0 = performance.now();
+    let t0 = performance.now();
     vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
     await vm.waitFor(/Access Denied/, 300_000);
     console.log(`secure-boot: iPXE refused by the firmware after ${((performance.now() - t0) / 1000).toFixed(0)} s (TCG)`);
     expect(served.events.some((e) => e.event === 'dhcp.reply' && e.mac === mac && e.file === 'snponly.efi')).toBe(true);
-  }, 1_200_000);
+    await vm.stop();
 
-  // Not yet seen passing in the suite by the time this was committed (the manual runs of the
-  // signed chain under OVMF secboot did reach the environment, locked down): opt in with
-  // NETRESTORE_SECURE_BOOT_VM=1 until they have.
-  it.runIf(process.env.NETRESTORE_SECURE_BOOT_VM === '1')('full mode: the signed chain boots into the environment with Secure Boot on and the kernel locked down', async () => {
-    lan = await createLan({ srv: '10.86.0.1/24' }, { name: 'sb' });
-    const state = join(dir, 'state.db');
-    const mac = '52:54:00:86:00:01';
-    served = await startServe(['--dhcp', 'full', '--pool', '10.86.0.100-10.86.0.120', ...serveArgs(state)], { ns: lan.ns('srv') });
-    await served.waitFor('dhcp.listening');
-    const tap = await lan.addTap('tap0');
-    const t0 = performance.now();
+    // 2. Back to the server's rule: the same machine boots the signed chain.
+    await execa(BIN, ['hosts', 'add', mac, '--uefi-boot', 'default', '--state', state]);
+    const seen = served.events.length;
+    t0 = performance.now();
     vm = startVm({ ns: lan.bridgeNs, tap, mac, firmware: 'uefi-secureboot', workDir: dir, memoryMiB: 1024 });
     await signedChainToShell(vm, served, mac, t0);
-    expect(served.events.some((e) => e.event === 'dhcp.reply' && e.mac === mac && e.file === 'shimx64.efi')).toBe(true);
-    expect(served.events.some((e) => e.event === 'boot.decision' && e.mac === mac && e.chain === 'grub' && e.plan === 'menu')).toBe(true);
+    const after = served.events.slice(seen);
+    expect(after.some((e) => e.event === 'dhcp.reply' && e.mac === mac && e.file === 'shimx64.efi')).toBe(true);
+    expect(after.some((e) => e.event === 'boot.decision' && e.mac === mac && e.chain === 'grub' && e.plan === 'menu')).toBe(true);
   }, 1_200_000);
 
-  it.runIf(process.env.NETRESTORE_SECURE_BOOT_VM === '1')('`netrestore drill --firmware uefi-secureboot`, proxy mode beside dnsmasq: a Secure-Boot-bootable disk is restored over the signed chain and boots with Secure Boot still enforced', async () => {
+  it('`netrestore drill --firmware uefi-secureboot`, proxy mode beside dnsmasq naming netrestore as next-server: the environment reports Secure Boot on, and a Secure-Boot-bootable disk is restored over the signed chain and boots with Secure Boot still enforced', async () => {
     const report = await ensureBootEnv();
     const disk = join(dir, 'drill-test-sb.raw');
     await buildTestImage(disk, { vmlinuz: `/boot/vmlinuz-${report.kernelVersion}`, secureBoot: true });
@@ -128,6 +128,11 @@ describe.runIf(canRun)('Secure Boot enforced (OVMF secboot, Microsoft keys)', ()
     // Over the signed chain: shim and GRUB were fetched before the environment, never iPXE.
     expect(result.milestones['tftp shimx64.efi']).toBeLessThan(result.milestones['task-started']!);
     expect(Object.keys(result.milestones).some((k) => k.includes('snponly'))).toBe(false);
+    // GRUB found its configuration on netrestore (the site server's next-server), not on the site's DHCP server.
+    const grubCfg = Object.entries(result.milestones).find(([k]) => /^tftp \/*grub\/grub\.cfg$/.test(k))?.[1];
+    expect(grubCfg).toBeLessThan(result.milestones['task-started']!);
+    expect(result.phases.find((p) => p.name === 'pxe-to-agent')?.detail).toMatch(/the environment reported Secure Boot on \(kernel lockdown: integrity\)/);
+    expect(result.console).toMatch(/netrestore: Secure Boot: on/);
     expect(readFileSync(xml, 'utf8')).toMatch(/<testsuite name="netrestore drill drill-test-sb[^"]*" tests="5" failures="0"/);
   }, 1_200_000);
 });
