@@ -66,7 +66,7 @@ export function program(): Command {
     .option('--menu-default <entry>', 'entry taken after the timeout: local (default), shell, capture or an image name')
     .option('--menu-user <name>', 'user name for menu logins (default admin)')
     .option('--menu-password <password>', 'password for menu logins (default: the admin token)')
-    .addOption(new Option('--uefi-boot <chain>', 'UEFI x64 PXE clients boot shim: the signed chain, Secure Boot on or off (default); ipxe: iPXE, Secure Boot off only').choices(['shim', 'ipxe']))
+    .addOption(new Option('--uefi-boot <chain>', 'UEFI x64 PXE clients boot shim: the signed chain, Secure Boot on or off (default in full mode; in proxy mode the site DHCP server must name this server as next-server); ipxe: iPXE, Secure Boot off only (default in proxy mode)').choices(['shim', 'ipxe']))
     .option('--menu-templates <dir>', 'folder with your own copies of the menu templates')
     .option('--kernel <name>', 'restore environment kernel in --boot-dir (default vmlinuz)')
     .option('--initrd <name>', 'restore environment initrd in --boot-dir (default initrd.img)')

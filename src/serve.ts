@@ -9,7 +9,7 @@ import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { tlsOn, type ServeConfig } from './config/schema.ts';
 import { bootUrls } from './dhcp/boot-urls.ts';
-import { dhcpPolicy } from './dhcp/policy.ts';
+import { defaultUefiBoot, dhcpPolicy } from './dhcp/policy.ts';
 import { startDhcpServer } from './dhcp/server.ts';
 import { NetrestoreError } from './shared/errors.ts';
 import { startHttpServer } from './http/server.ts';
@@ -136,7 +136,11 @@ export async function serve(c: ServeConfig, baseLog: Logger, ifaces: InterfaceMa
       closers.push(closeDhcp);
       drainers.push(async () => (await closeDhcp(), []));
       for (const part of ['dhcp', 'proxy'] as const) health.set(part, { state: 'up' });
-      log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}` });
+      const uefiBoot = defaultUefiBoot(c);
+      log.info('dhcp.listening', { mode: c.dhcp, ports: `${dhcp.ports.dhcp},${dhcp.ports.pxe}`, interface: ifname ?? 'all', serverIp: net.address, pool: c.pool && `${c.pool.first}-${c.pool.last}`, uefiBoot });
+      if (c.dhcp === 'proxy' && uefiBoot === 'shim') {
+        log.warn('dhcp.signed-chain-proxy', { note: `Debian's signed GRUB ignores ProxyDHCP: it asks the TFTP server the site DHCP server's answer names; set next-server (siaddr) to ${net.address} on that server (where it sets none, option 66), or GRUB finds no configuration` });
+      }
     }
     // Every port is bound: from here on the service needs no privilege (service-user.ts).
     if (user && switchUser) {

@@ -18,6 +18,7 @@ export function registerDoctorCommand(cli: Command): void {
     .option('--proxy-port <n>', 'PXE boot-server port (default 4011)', toInt)
     .option('--tftp-port <n|off>', 'TFTP port (default 69)', portOrOff)
     .option('--http-port <n|off>', 'HTTP port (default 8080)', portOrOff)
+    .addOption(new Option('--uefi-boot <chain>', "UEFI x64 PXE clients' chain (default: shim in full mode, ipxe in proxy mode); shim in proxy mode needs the site DHCP server to name this one").choices(['shim', 'ipxe']))
     .option('--listen <addr>', 'the address the service listens on (default 0.0.0.0)')
     .option('--boot-dir <dir>', 'boot files directory (default boot-assets/dist)')
     .option('--images <dir>', 'image store directory (default images)')

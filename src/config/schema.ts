@@ -95,9 +95,11 @@ export const serveSchema = z
     /** User name and password for restore, capture and shell entries; without a password, the admin token is the password. */
     menuUser: z.string().min(1).default('admin'),
     menuPassword: z.string().min(8, 'at least 8 characters').optional(),
-    /** What UEFI x64 PXE clients boot: the signed chain (shim, GRUB; boots with Secure Boot on or off) or iPXE. */
-    // iPXE until the signed chain is shown to boot in proxy mode (README: Secure Boot).
-    uefiBoot: z.enum(['shim', 'ipxe']).default('ipxe'),
+    /**
+     * What UEFI x64 PXE clients boot: the signed chain (shim, GRUB; boots with Secure Boot on or off) or iPXE.
+     * Unset: the signed chain in full mode, iPXE in proxy mode (see defaultUefiBoot).
+     */
+    uefiBoot: z.enum(['shim', 'ipxe']).optional(),
     /** A folder with the admin's own copies of menu.ipxe.hbs and friends. */
     menuTemplates: z.string().min(1).optional(),
     /** Kernel and initrd of the restore environment, in --boot-dir. */

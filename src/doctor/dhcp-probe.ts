@@ -58,7 +58,7 @@ export async function probeOffers(ifname: string, seconds: number, ports = { ser
         if (v) boot[name] = v.toString('latin1').replace(/\0+$/, '');
       }
       if (p.file) boot['file field'] = p.file;
-      offers.push({ server: sid && sid.length === 4 ? [...sid].join('.') : rinfo.address, yiaddr: p.yiaddr, bootOptions: boot });
+      offers.push({ server: sid && sid.length === 4 ? [...sid].join('.') : rinfo.address, yiaddr: p.yiaddr, siaddr: p.siaddr, bootOptions: boot });
     });
     const packet = discover(xid, mac);
     // Twice, a second apart: one lost broadcast must not hide a server.

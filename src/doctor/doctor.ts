@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { ServeConfig } from '../config/schema.ts';
 import { DEFAULT_BOOT_FILES } from '../dhcp/boot-target.ts';
 import type { HealthReport } from '../health/health.ts';
+import { defaultUefiBoot } from '../dhcp/policy.ts';
 import { localNetwork } from '../net/interfaces.ts';
 import { probeOffers } from './dhcp-probe.ts';
 import { found, skipped, type CheckResult } from './finding.ts';
@@ -67,7 +68,7 @@ async function dhcpCheck(c: ServeConfig, ls: Listener[], seconds: number): Promi
   }
   const local = Object.values(networkInterfaces()).flatMap((l) => (l ?? []).filter((a) => a.family === 'IPv4').map((a) => a.address));
   const other67 = ls.find((l) => l.proto === 'udp' && l.port === 67 && l.processes.some((p) => !isNetrestore(p.pid)))?.processes[0];
-  return offerFindings(offers, { mode: c.dhcp, local, localDhcp: other67 && `${other67.name} (pid ${other67.pid})`, seconds });
+  return offerFindings(offers, { mode: c.dhcp, local, localDhcp: other67 && `${other67.name} (pid ${other67.pid})`, seconds, uefiBoot: defaultUefiBoot(c) });
 }
 
 async function firmwareCheck(c: ServeConfig): Promise<CheckResult> {
@@ -103,7 +104,7 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
   }
   results.push(await dhcpCheck(c, ls, o.probeSeconds));
   const f = DEFAULT_BOOT_FILES;
-  results.push(bootFilesCheck({ bootDir: c.bootDir, ipxe: [f.bios, f.uefiX64, f.httpX64], env: [c.kernel, c.initrd] }));
+  results.push(bootFilesCheck({ bootDir: c.bootDir, ipxe: [f.bios, f.uefiX64, f.httpX64], env: [c.kernel, c.initrd, ...(defaultUefiBoot(c) === 'shim' ? [f.shimX64, 'grubx64.efi'] : [])] }));
   results.push(freeSpaceCheck(c.images));
   results.push(clockCheck(Date.now(), [join(ROOT, 'package.json'), join(ROOT, 'src/cli.ts')]));
   results.push(tlsCheck(o.tlsCert, Date.now()));

@@ -131,17 +131,19 @@ export interface Network {
 export async function network(d: Drill, serve: { images: string; args?: string[] }): Promise<Network> {
   const lan = await createLan(d.o.mode === 'proxy' ? { srv: NET.srv, site: NET.site } : { srv: NET.srv }, { prefix: 'nrdrill' });
   d.cleanup.add(() => lan.destroy());
-  if (d.o.mode === 'proxy') d.cleanup.add(siteDhcp(lan, d.work));
+  // Debian's signed GRUB asks the TFTP server the site DHCP answer names (next-server, which dnsmasq
+  // otherwise sets to itself), never our ProxyDHCP offer: the site server must name netrestore.
+  if (d.o.mode === 'proxy') d.cleanup.add(siteDhcp(lan, d.work, d.o.firmware === 'uefi-secureboot' ? [`--dhcp-option=option:server-ip-address,${NET.srv.split('/')[0]}`] : []));
   const served = await serveFor(d, lan, serve.images, serve.args ?? []);
   d.cleanup.add(() => served.stop());
   const tap = await lan.addTap('tap0');
   return { lan, served, tap };
 }
 
-/** dnsmasq as the site's DHCP server: addresses only, no boot options (those are netrestore's, by ProxyDHCP). */
-function siteDhcp(lan: Lan, work: string): () => Promise<void> {
+/** dnsmasq as the site's DHCP server: addresses only, no boot options (those are netrestore's, by ProxyDHCP) but `extra`. */
+function siteDhcp(lan: Lan, work: string, extra: string[]): () => Promise<void> {
   const p: ResultPromise = execa('ip', ['netns', 'exec', lan.ns('site'), 'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
-    `--dhcp-range=${NET.range},255.255.255.0,1h`, `--dhcp-leasefile=${join(work, 'dnsmasq.leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`], { reject: false });
+    `--dhcp-range=${NET.range},255.255.255.0,1h`, `--dhcp-leasefile=${join(work, 'dnsmasq.leases')}`, `--pid-file=${join(work, 'dnsmasq.pid')}`, ...extra], { reject: false });
   return async () => {
     p.kill();
     await p;
@@ -198,7 +200,11 @@ export async function agentRestores(d: Drill, net: Network, vm: Vm, task: number
   await step(result, 'pxe-to-agent', log, async () => {
     const e = await waitTask(net.served, vm, task, ['started', 'done', 'failed'], (o.agentTimeoutS ?? 600) * 1000, 'the agent to start');
     if (e.state === 'failed') throw new Error(`the agent failed at once: ${String(e.error)}`);
-    return { detail: `agent reported task ${task} started`, next: undefined };
+    if (o.firmware !== 'uefi-secureboot') return { detail: `agent reported task ${task} started`, next: undefined };
+    // The environment's init says what the kernel found (boot-assets/init): Secure Boot on, lockdown on.
+    const sb = /netrestore: Secure Boot: ([^\r\n]*)/.exec(vm.console())?.[1]?.trim();
+    if (!sb?.startsWith('on')) throw new Error(`the restore environment reported Secure Boot ${sb ?? 'nothing'} under firmware that enforces it`);
+    return { detail: `agent reported task ${task} started; the environment reported Secure Boot ${sb}`, next: undefined };
   });
   return step(result, 'restore', log, async () => {
     const e = await waitTask(net.served, vm, task, ['done', 'failed'], (o.restoreTimeoutS ?? 1800) * 1000, 'the restore to end');

@@ -82,6 +82,20 @@ describe.runIf(netnsAvailable())('netrestore doctor', () => {
     expect(r.text).toMatch(/^dhcp: the DHCP server at 10\.84\.0\.2 sets .*option 66 .* → remove options 66\/67/m);
   });
 
+  it('with the signed chain in proxy mode: names a site DHCP server that does not name this one as next-server (dnsmasq names itself), and is content once it does', async () => {
+    await siteDhcp();
+    const dhcp = (r: { report: Report }) => r.report.findings.filter((f) => f.check === 'dhcp');
+    const itself = dhcp(await doctor('--uefi-boot', 'shim'));
+    expect(itself.map((f) => f.problem)).toEqual([expect.stringMatching(/^UEFI machines get the signed chain \(--uefi-boot shim\), but the DHCP server at 10\.84\.0\.2 names 10\.84\.0\.2 as TFTP server/)]);
+    expect(itself[0]!.fix).toMatch(/set next-server \(siaddr\) to 10\.84\.0\.1 on the site DHCP server/);
+    for (const p of running.splice(0)) {
+      p.kill('SIGTERM');
+      await p.catch(() => {});
+    }
+    await siteDhcp('--dhcp-option=option:server-ip-address,10.84.0.1');
+    expect(dhcp(await doctor('--uefi-boot', 'shim'))).toEqual([]);
+  });
+
   it('names the process that holds the TFTP port', async () => {
     await siteDhcp();
     // Another TFTP server on this machine (as libvirt's or a PXE setup's dnsmasq would be).

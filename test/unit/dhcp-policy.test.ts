@@ -30,6 +30,14 @@ describe('DHCP policy from the configuration', () => {
     expect(dhcpPolicy({ ...c, subnetMask: '255.255.0.0' }, SERVER, MASK).full?.pool.subnetMask).toBe('255.255.0.0');
   });
 
+  it('UEFI x64 PXE: the signed chain by default in full mode, iPXE in proxy mode (GRUB ignores ProxyDHCP), the admin\'s choice over both', () => {
+    const full = { dhcp: 'full', pool: '10.0.0.100-10.0.0.200' } as const;
+    expect(dhcpPolicy(loadServeConfig({}, {}), SERVER, MASK).boot.uefiBoot).toBe('ipxe');
+    expect(dhcpPolicy(loadServeConfig(full, {}), SERVER, MASK).boot.uefiBoot).toBe('shim');
+    expect(dhcpPolicy(loadServeConfig({ uefiBoot: 'shim' }, {}), SERVER, MASK).boot.uefiBoot).toBe('shim');
+    expect(dhcpPolicy(loadServeConfig({ ...full, uefiBoot: 'ipxe' }, {}), SERVER, MASK).boot.uefiBoot).toBe('ipxe');
+  });
+
   it('refuses a pool that is not on the server\'s network, unless the mask says it is', () => {
     const c = loadServeConfig({ dhcp: 'full', pool: '10.0.1.100-10.0.1.200' }, {});
     let error: unknown;

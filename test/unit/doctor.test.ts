@@ -54,6 +54,27 @@ describe('doctor: DHCP offers', () => {
     expect(offerFindings([], proxy).findings[0]!.problem).toBe('no DHCP server offered an address within 6 s');
     expect(offerFindings([], { ...proxy, mode: 'full' }).findings).toEqual([]);
   });
+  it('the signed chain in proxy mode needs the site server to name this machine as GRUB\'s server: next-server when it sets one, else option 66', () => {
+    const shim = { ...proxy, uefiBoot: 'shim' as const };
+    const missing = offerFindings([site], shim).findings;
+    expect(missing.map((f) => f.problem)).toEqual([expect.stringMatching(/^UEFI machines get the signed chain \(--uefi-boot shim\), but the DHCP server at 10\.0\.0\.1 names no TFTP server/)]);
+    expect(missing[0]!.fix).toMatch(/set next-server \(siaddr\) to 10\.0\.0\.5 on the site DHCP server \(where it sets no next-server, option 66 does\), or serve with --uefi-boot ipxe/);
+    // dnsmasq names itself as next-server: that wins over option 66 in GRUB.
+    const itself = { ...site, siaddr: '10.0.0.1', bootOptions: { 'option 66': '10.0.0.5' } };
+    expect(offerFindings([itself], shim).findings.map((f) => f.problem)).toEqual([expect.stringMatching(/names 10\.0\.0\.1 as TFTP server/)]);
+    expect(offerFindings([{ ...site, siaddr: '10.0.0.5' }], shim).findings).toEqual([]);
+    // No next-server: option 66 naming this machine is what GRUB takes, and alone it is no finding either way.
+    const here = { ...site, siaddr: '0.0.0.0', bootOptions: { 'option 66': '10.0.0.5' } };
+    expect(offerFindings([here], shim).findings).toEqual([]);
+    expect(offerFindings([here], proxy).findings).toEqual([]);
+    // Option 66 naming another machine still sends GRUB (and every PXE client) elsewhere.
+    expect(offerFindings([{ ...site, bootOptions: { 'option 66': '10.0.0.9' } }], shim).findings.map((f) => f.problem)).toEqual([
+      'the DHCP server at 10.0.0.1 sets option 66 "10.0.0.9" for PXE clients',
+      expect.stringMatching(/names 10\.0\.0\.9 as TFTP server/),
+    ]);
+    // With iPXE for UEFI, the site server needs nothing.
+    expect(offerFindings([site], { ...proxy, uefiBoot: 'ipxe' }).findings).toEqual([]);
+  });
 });
 
 describe('doctor: TLS', () => {

@@ -73,9 +73,9 @@ describe('GRUB words', () => {
 });
 
 describe('GRUB configurations, every branch of the boot decision', () => {
-  it('no MAC yet (grub/grub.cfg): source this machine’s own file by $net_default_mac, else back to the local disk', async () => {
+  it('no MAC yet (grub/grub.cfg): this machine’s own file by $net_default_mac as a configuration of its own (its menu shows), else back to the local disk', async () => {
     const text = render({ mac: undefined, plan: { kind: 'chain' } });
-    expect(text).toMatch(/^source \$prefix\/hosts\/\$\{net_default_mac\}\.cfg$/m);
+    expect(text).toMatch(/^configfile \$prefix\/hosts\/\$\{net_default_mac\}\.cfg$/m);
     expect(text).toMatch(/^exit$/m);
     golden(join(FIXTURES, 'chain.grub'), text);
     await grubParses(text);
