@@ -23,10 +23,10 @@ import { createLan } from '../src/drill/netns.ts';
 import { buildTestImage, TEST_MARKER } from '../src/drill/test-image.ts';
 import { startVm } from '../src/drill/vm.ts';
 import { DIST, ensureBootEnv, publishTestImage } from '../test/helpers/boot-env.ts';
+import { median } from './lib.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '1' }, 'secure-boot': { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const dir = mkdtempSync(join(tmpdir(), 'nr-bench-drill-'));
 chmodSync(dir, 0o755);
