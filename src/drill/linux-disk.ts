@@ -24,8 +24,11 @@ import { moduleName } from '../build-env/modules.ts';
 import { requirePackages, type Need } from '../host-packages.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 
-/** What the restored root prints: `NETRESTORE-ROOT-BYTES=<statfs total bytes> FILES=<ok|BAD>`. */
-export const ROOT_LINE = /NETRESTORE-ROOT-BYTES=(\d+) FILES=(\w+)/;
+/**
+ * What the restored root prints: `NETRESTORE-ROOT-BYTES=<statfs total bytes> FILES=<ok|BAD>`,
+ * matched only once its line has ended: a serial read can stop mid-line ("FILES=o").
+ */
+export const ROOT_LINE = /NETRESTORE-ROOT-BYTES=(\d+) FILES=(\w+)(?=\r?\n)/;
 export const PARTITION_START = 1024 * 1024;
 
 const NEEDS: Need[] = [

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadOrder } from '../../src/drill/linux-disk.ts';
+import { loadOrder, ROOT_LINE } from '../../src/drill/linux-disk.ts';
 import { summaryLine, type DrillResult } from '../../src/drill/report.ts';
 
 const DEP = `kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
@@ -45,5 +45,15 @@ describe('the summary of a grow drill', () => {
   it('says which check failed', () => {
     const r = { ...base, ok: false, phases: [...base.phases.slice(0, 4), phase('root-fills-disk', false)] };
     expect(summaryLine(r)).toBe('drill drill-linux-ext4 bios/full grow: FAIL: PXE to agent 1.5 s, restore 1.5 s (64.0 MiB, 42.7 MiB/s), boot of the restored disk 1.5 s, the root did NOT fill the larger disk: root-fills-disk went wrong');
+  });
+});
+
+describe('the restored root\'s line on the serial console', () => {
+  it('matches only once the line has ended, so a read that stops mid-line is not taken for the answer', () => {
+    expect(ROOT_LINE.exec('NETRESTORE-ROOT-BYTES=1234 FILES=o')).toBeNull();
+    expect(ROOT_LINE.exec('NETRESTORE-ROOT-BYTES=12')).toBeNull();
+    const m = ROOT_LINE.exec('boot\r\nNETRESTORE-ROOT-BYTES=133169152 FILES=ok\r\n[ 5.1] reboot');
+    expect(m?.[0]).toBe('NETRESTORE-ROOT-BYTES=133169152 FILES=ok');
+    expect([m?.[1], m?.[2]]).toEqual(['133169152', 'ok']);
   });
 });
