@@ -16,6 +16,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requirePackages, type Need } from '../host-packages.ts';
+import { withFirstPartition } from './first-partition.ts';
 import { NetrestoreError } from '../shared/errors.ts';
 
 export type DataFs = 'xfs' | 'btrfs';
@@ -30,19 +31,6 @@ const NEEDS: Record<DataFs, Need[]> = {
 
 /** Linux filesystem data. */
 const LINUX_DATA = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
-
-async function withLoop<T>(disk: string, fn: (part: string) => Promise<T>, readOnly = false): Promise<T> {
-  const loop = (await execa('losetup', ['-f', '--show', ...(readOnly ? ['-r'] : []), disk])).stdout.trim();
-  try {
-    // A reused loop device may keep another disk's nodes; this kernel does not scan by itself.
-    await execa('partx', ['-d', loop], { reject: false });
-    await execa('partx', ['-a', loop]);
-    return await fn(`${loop}p1`);
-  } finally {
-    await execa('partx', ['-d', loop], { reject: false });
-    await execa('losetup', ['-d', loop], { reject: false });
-  }
-}
 
 async function mounted<T>(dev: string, fs: DataFs, options: string[], fn: (mnt: string) => Promise<T>): Promise<T> {
   const mnt = await mkdtemp(join(tmpdir(), 'netrestore-data-disk-'));
@@ -65,7 +53,7 @@ export async function buildDataDisk(path: string, fs: DataFs): Promise<void> {
   await writeFile(path, Buffer.alloc(0));
   await execa('truncate', ['-s', `${DATA_DISK_MIB[fs]}M`, path]);
   await execa('sfdisk', ['--no-reread', '--no-tell-kernel', '-q', path], { input: `label: gpt\nstart=2048, type=${LINUX_DATA}, name=data\n` });
-  await withLoop(path, async (part) => {
+  await withFirstPartition(path, {}, async (part) => {
     await execa(`mkfs.${fs}`, ['-q', '-f', '-L', 'data', part]);
     await mounted(part, fs, [], async (mnt) => {
       await mkdir(join(mnt, 'srv/data'), { recursive: true });
@@ -120,5 +108,5 @@ export async function checkDataFiles(dev: string, fs: DataFs): Promise<number> {
 
 /** The restored disk's only partition as a device (read-only), for the checks above. */
 export function onDataPartition<T>(disk: string, fn: (dev: string) => Promise<T>): Promise<T> {
-  return withLoop(disk, fn, true);
+  return withFirstPartition(disk, { readOnly: true }, fn);
 }

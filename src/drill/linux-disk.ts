@@ -23,6 +23,7 @@ import { cpioArchive, type CpioEntry } from '../build-env/cpio.ts';
 import { moduleName } from '../build-env/modules.ts';
 import { requirePackages, type Need } from '../host-packages.ts';
 import { NetrestoreError } from '../shared/errors.ts';
+import { withFirstPartition } from './first-partition.ts';
 
 /**
  * What the restored root prints: `NETRESTORE-ROOT-BYTES=<statfs total bytes> FILES=<ok|BAD>`,
@@ -167,8 +168,6 @@ export async function buildLinuxDisk(path: string, o: { vmlinuz: string; kernel:
   if (process.getuid?.() !== 0) throw new NetrestoreError('DRILL', 'the Linux disk is made through a loop device and a mount: run as root');
   const size = (o.sizeMiB ?? 64) * 1024 * 1024;
   const work = await mkdtemp(join(tmpdir(), 'netrestore-linux-disk-'));
-  let loop = '';
-  let mounted = false;
   const mnt = join(work, 'mnt');
   try {
     await rootTree(join(work, 'root'), o);
@@ -182,26 +181,21 @@ export async function buildLinuxDisk(path: string, o: { vmlinuz: string; kernel:
     } finally {
       await fh.close();
     }
-    loop = (await execa('losetup', ['-f', '--show', path])).stdout.trim();
-    // A reused loop device may keep another disk's nodes; this kernel does not scan by itself.
-    await execa('partx', ['-d', loop], { reject: false });
-    await execa('partx', ['-a', loop]);
-    const part = `${loop}p1`;
-    // extlinux reads the partition's start from its node (HDIO_GETGEO) for the boot sector: the node, not an offset loop.
-    // 64bit off: extlinux 6.04 cannot read the block group descriptors of a 64-bit ext4.
-    await execa('mkfs.ext4', ['-q', '-F', '-L', 'root', '-O', '^64bit', part]);
-    await mkdir(mnt);
-    await execa('mount', ['-t', 'ext4', part, mnt]);
-    mounted = true;
-    // Copied in, not `mkfs -d`: that keeps a file's zero blocks as holes, and extlinux cannot load a kernel with holes.
-    await execa('cp', ['-a', '--sparse=never', `${join(work, 'root')}/.`, mnt]);
-    await execa('extlinux', ['--install', join(mnt, 'boot/extlinux')]);
+    await withFirstPartition(path, {}, async (part) => {
+      // extlinux reads the partition's start from its node (HDIO_GETGEO) for the boot sector: the node, not an offset loop.
+      // 64bit off: extlinux 6.04 cannot read the block group descriptors of a 64-bit ext4.
+      await execa('mkfs.ext4', ['-q', '-F', '-L', 'root', '-O', '^64bit', part]);
+      await mkdir(mnt);
+      await execa('mount', ['-t', 'ext4', part, mnt]);
+      try {
+        // Copied in, not `mkfs -d`: that keeps a file's zero blocks as holes, and extlinux cannot load a kernel with holes.
+        await execa('cp', ['-a', '--sparse=never', `${join(work, 'root')}/.`, mnt]);
+        await execa('extlinux', ['--install', join(mnt, 'boot/extlinux')]);
+      } finally {
+        await execa('umount', [mnt], { reject: false });
+      }
+    });
   } finally {
-    if (mounted) await execa('umount', [mnt], { reject: false });
-    if (loop) {
-      await execa('partx', ['-d', loop], { reject: false });
-      await execa('losetup', ['-d', loop], { reject: false });
-    }
     await rm(work, { recursive: true, force: true });
   }
 }
